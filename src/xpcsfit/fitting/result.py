@@ -1,0 +1,94 @@
+"""OptimizationResult: what a fit returns, with quality flags and JSON export."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+GOOD_CHI2 = 2.0
+MARGINAL_CHI2 = 5.0
+
+
+def convergence_status(success: bool, finite: bool, improved: bool) -> str:
+    """"converged" (a tolerance was met), "partial" (stopped early but improved), else "failed"."""
+    if not finite:
+        return "failed"
+    if success:
+        return "converged"
+    return "partial" if improved else "failed"
+
+
+def quality_flag(reduced_chi2: float, status: str) -> str:
+    """"good": χ²_red < 2 and converged; "marginal": χ²_red < 5 and not failed; else "poor"."""
+    if status == "failed" or not math.isfinite(reduced_chi2):
+        return "poor"
+    if status == "converged" and reduced_chi2 < GOOD_CHI2:
+        return "good"
+    if reduced_chi2 < MARGINAL_CHI2:
+        return "marginal"
+    return "poor"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__") and not isinstance(value, str):
+        return _jsonable(np.asarray(value).tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizationResult:
+    """The outcome of a fit, always in the full layout ``[c_0..c_{n−1}, o_0..o_{n−1}, *physical]``.
+
+    Angles are in ascending order of φ (the order of `XPCSData.phi`). χ² = Σ r² over the
+    fitted (off-diagonal) points, reduced by (n_points − n_free).
+    """
+
+    parameters: np.ndarray
+    uncertainties: np.ndarray
+    covariance: np.ndarray
+    chi_squared: float
+    reduced_chi_squared: float
+    success: bool
+    message: str
+    iterations: int
+    execution_time: float
+    convergence_status: str
+    quality_flag: str
+    device_info: dict[str, Any]
+    parameter_names: tuple[str, ...]
+    n_points: int = 0
+    n_free: int = 0
+    nfev: int = 0
+    initial_parameters: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
+
+    def value(self, name: str) -> float:
+        """The fitted value of one parameter by full-layout name (e.g. "D0", "contrast[2]")."""
+        return float(self.parameters[self.parameter_names.index(name)])
+
+    def uncertainty(self, name: str) -> float:
+        """The standard error of one parameter by full-layout name."""
+        return float(self.uncertainties[self.parameter_names.index(name)])
+
+    def physical(self) -> dict[str, float]:
+        """Physical parameters by name."""
+        return {
+            name: float(v)
+            for name, v in zip(self.parameter_names, self.parameters, strict=True)
+            if not name.startswith(("contrast[", "offset["))
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field (non-finite floats as null / "inf")."""
+        return _jsonable(dataclasses.asdict(self))

@@ -1,0 +1,254 @@
+"""One structured data pass: cost, JᵀJ and Jᵀr of the weighted c2 residual.
+
+The residual is r = √w·(c2 − g2) with g2 = o_a + c_a·K_a and K_a = h(E·S_a) (see
+`physics.g2`). Its structure makes the pass cheap:
+
+- ∂g2/∂c_a = K_a and ∂g2/∂o_a = 1 touch only angle a's rows, so their JᵀJ blocks are
+  per-angle sums, assembled into the full (2n+p)² matrix at the end;
+- the diffusion factor E and the shear integral Γ (and their derivatives w.r.t. their
+  three parameters, from `jax.linearize` of the small 2-D functions) are shared by all
+  angles;
+- each angle enters the shear factor only through the scalar u_a, so
+  ∂K_a/∂θ_γ = h'·E·(S)'·u_a·∂Γ/∂θ_γ and ∂K_a/∂φ0 = h'·E·(S)'·Γ·∂u_a/∂φ0.
+
+Per angle the pass forms 2+p derivative rows over the pairs (t1, t2) and one batched
+weighted Gram product. Pairs are processed in chunks (`lax.scan`) so memory does not grow
+with the data beyond the data themselves.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Float
+
+from ..physics.g2 import (
+    N_PHYSICAL,
+    combine,
+    combine_derivative,
+    diffusion_factor,
+    shear_integral,
+    shear_scale,
+    sinc,
+    sinc_derivative,
+)
+from ..solvers.normal_eqs import accumulate, gram_from_rows
+
+
+class GridPieces(eqx.Module):
+    """Angle-independent model pieces flattened over the (t1, t2) pairs (padded)."""
+
+    diffusion: Float[Array, " P"]
+    d_diffusion: Float[Array, "3 P"]
+    shear: Float[Array, " P"]
+    d_shear: Float[Array, "3 P"]
+
+    def slice(self, start, size: int) -> GridPieces:
+        """The pieces for pairs start..start+size (a `lax.dynamic_slice`, no copy of the rest)."""
+        return GridPieces(
+            lax.dynamic_slice_in_dim(self.diffusion, start, size),
+            lax.dynamic_slice_in_dim(self.d_diffusion, start, size, axis=1),
+            lax.dynamic_slice_in_dim(self.shear, start, size),
+            lax.dynamic_slice_in_dim(self.d_shear, start, size, axis=1),
+        )
+
+
+def _flat_linearized(fn, theta3, n_pad: int):
+    """Value and 3 tangent columns of a (n_t, n_t)-valued fn of 3 parameters, flattened."""
+    value, lin = jax.linearize(fn, theta3)
+    tangents = jax.vmap(lin)(jnp.eye(3, dtype=theta3.dtype))
+    pad = n_pad - value.size
+    flat = jnp.pad(value.reshape(-1), (0, pad))
+    d_flat = jnp.pad(tangents.reshape(3, -1), ((0, 0), (0, pad)))
+    return flat, d_flat
+
+
+def grid_pieces(
+    physical: Float[Array, " p"],
+    t: Float[Array, " n_t"],
+    *,
+    q: Float[Array, ""],
+    mode: str,
+    convention: str,
+    n_pad: int,
+) -> GridPieces:
+    """E, ∂E/∂(D0, α, D_offset), Γ and ∂Γ/∂(γ̇0, β, γ̇_offset) over all pairs, padded to n_pad."""
+    rest = physical[3:]
+
+    def e_fn(theta_d):
+        full = jnp.concatenate([theta_d, rest])
+        return diffusion_factor(full, t, q=q, convention=convention)
+
+    diffusion, d_diffusion = _flat_linearized(e_fn, physical[:3], n_pad)
+    if mode == "laminar_flow":
+
+        def g_fn(theta_g):
+            full = jnp.concatenate([physical[:3], theta_g, physical[6:]])
+            return shear_integral(full, t, convention=convention)
+
+        shear, d_shear = _flat_linearized(g_fn, physical[3:6], n_pad)
+    else:
+        shear = jnp.zeros_like(diffusion)
+        d_shear = jnp.zeros_like(d_diffusion)
+    return GridPieces(diffusion, d_diffusion, shear, d_shear)
+
+
+def angle_pieces(
+    physical: Float[Array, " p"],
+    phi: Float[Array, " n_phi"],
+    *,
+    q: Float[Array, ""],
+    L: Float[Array, ""],
+    convention: str,
+) -> tuple[Float[Array, " n_phi"], Float[Array, " n_phi"]]:
+    """u_a and ∂u_a/∂φ0 for every angle (laminar flow)."""
+    return jax.jvp(
+        lambda p0: shear_scale(p0, phi, q=q, L=L, convention=convention),
+        (physical[6],),
+        (jnp.ones_like(physical[6]),),
+    )
+
+
+def derivative_rows(
+    contrast: Float[Array, " n_phi"],
+    u: Float[Array, " n_phi"],
+    du: Float[Array, " n_phi"],
+    pieces: GridPieces,
+    *,
+    mode: str,
+    convention: str,
+) -> tuple[Float[Array, "n_phi m"], Float[Array, "n_phi k m"]]:
+    """Kernel K and the rows ∂g2/∂(c_a, o_a, θ) for one chunk of pairs, k = 2 + p."""
+    e = pieces.diffusion[None, :]
+    n_phi = contrast.shape[0]
+    if mode == "laminar_flow":
+        x = u[:, None] * pieces.shear[None, :]
+        s = sinc(x)
+        shear = s * s
+        d_shear = 2.0 * s * sinc_derivative(x)
+    else:
+        shear = jnp.ones((n_phi, 1), dtype=e.dtype)
+    core = e * shear
+    kernel = combine(core, 1.0, convention=convention)
+    scale = contrast[:, None] * combine_derivative(core, convention=convention)
+    rows = [
+        kernel[:, None, :],
+        jnp.ones_like(kernel)[:, None, :],
+        (scale * shear)[:, None, :] * pieces.d_diffusion[None, :, :],
+    ]
+    if mode == "laminar_flow":
+        b = scale * e * d_shear
+        rows.append((b * u[:, None])[:, None, :] * pieces.d_shear[None, :, :])
+        rows.append((b * pieces.shear[None, :] * du[:, None])[:, None, :])
+    return kernel, jnp.concatenate(rows, axis=1)
+
+
+def assemble(
+    gram: Float[Array, "n_phi k k"], moment: Float[Array, "n_phi k"]
+) -> tuple[Float[Array, "n n"], Float[Array, " n"]]:
+    """Full-layout JᵀJ and Jᵀr (n = 2·n_phi + p) from per-angle blocks.
+
+    The residual is data − model, so J = −√w·rows and Jᵀr = −Σ w·rows·ρ.
+    """
+    cc = jnp.diag(gram[:, 0, 0])
+    co = jnp.diag(gram[:, 0, 1])
+    oo = jnp.diag(gram[:, 1, 1])
+    c_phys = gram[:, 0, 2:]
+    o_phys = gram[:, 1, 2:]
+    phys = jnp.sum(gram[:, 2:, 2:], axis=0)
+    jtj = jnp.block([[cc, co, c_phys], [co, oo, o_phys], [c_phys.T, o_phys.T, phys]])
+    jtr = -jnp.concatenate([moment[:, 0], moment[:, 1], jnp.sum(moment[:, 2:], axis=0)])
+    return jtj, jtr
+
+
+class GridProblem(eqx.Module):
+    """Weighted c2 data flattened per angle over (t1, t2) pairs, padded to whole chunks.
+
+    `weight` = mask/σ² is zero on the diagonal t1 == t2 and on padding.
+    """
+
+    g2: Float[Array, "n_phi P"]
+    weight: Float[Array, "n_phi P"]
+    t: Float[Array, " n_t"]
+    phi: Float[Array, " n_phi"]
+    q: Float[Array, ""]
+    L: Float[Array, ""]
+    mode: str = eqx.field(static=True)
+    convention: str = eqx.field(static=True)
+    chunk_size: int = eqx.field(static=True)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.g2.shape[1] // self.chunk_size
+
+    @property
+    def n_full(self) -> int:
+        return 2 * self.phi.shape[0] + N_PHYSICAL[self.mode]
+
+
+def make_grid_problem(
+    g2, sigma, t, phi, q, L, *, mode: str, convention: str, chunk_pairs: int | None = None
+) -> GridProblem:
+    """Flatten c2 (n_phi, n_t, n_t) and σ into a `GridProblem` with chunks of `chunk_pairs` pairs.
+
+    `chunk_pairs=None` uses one chunk holding all n_t² pairs (no padding).
+    """
+    g2 = jnp.asarray(g2)
+    n_phi, n_t, _ = g2.shape
+    n_pairs = n_t * n_t
+    size = n_pairs if chunk_pairs is None else max(1, min(int(chunk_pairs), n_pairs))
+    n_chunks = -(-n_pairs // size)
+    pad = n_chunks * size - n_pairs
+    off_diag = (1.0 - jnp.eye(n_t, dtype=g2.dtype)).reshape(1, -1)
+    weight = off_diag / jnp.asarray(sigma, dtype=g2.dtype).reshape(n_phi, -1) ** 2
+    return GridProblem(
+        g2=jnp.pad(g2.reshape(n_phi, -1), ((0, 0), (0, pad))),
+        weight=jnp.pad(weight, ((0, 0), (0, pad))),
+        t=jnp.asarray(t),
+        phi=jnp.asarray(phi),
+        q=jnp.asarray(q, dtype=g2.dtype),
+        L=jnp.asarray(L, dtype=g2.dtype),
+        mode=mode,
+        convention=convention,
+        chunk_size=size,
+    )
+
+
+def normal_equations(
+    x: Float[Array, " n"], problem: GridProblem
+) -> tuple[Float[Array, ""], Float[Array, "n n"], Float[Array, " n"]]:
+    """Cost ½‖r‖², JᵀJ and Jᵀr at the full-layout vector x in one pass over the data."""
+    n_phi = problem.phi.shape[0]
+    contrast, offset, physical = x[:n_phi], x[n_phi : 2 * n_phi], x[2 * n_phi :]
+    pieces = grid_pieces(
+        physical,
+        problem.t,
+        q=problem.q,
+        mode=problem.mode,
+        convention=problem.convention,
+        n_pad=problem.g2.shape[1],
+    )
+    if problem.mode == "laminar_flow":
+        u, du = angle_pieces(
+            physical, problem.phi, q=problem.q, L=problem.L, convention=problem.convention
+        )
+    else:
+        u = du = jnp.zeros_like(contrast)
+    size = problem.chunk_size
+
+    def chunk(k):
+        start = k * size
+        part = pieces.slice(start, size)
+        data = lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1)
+        weight = lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1)
+        kernel, rows = derivative_rows(
+            contrast, u, du, part, mode=problem.mode, convention=problem.convention
+        )
+        resid = data - offset[:, None] - contrast[:, None] * kernel
+        return gram_from_rows(rows, weight, resid)
+
+    cost, gram, moment = accumulate(chunk, problem.n_chunks)
+    jtj, jtr = assemble(gram, moment)
+    return cost, jtj, jtr
