@@ -216,38 +216,43 @@ def make_grid_problem(
     )
 
 
+def model_pieces(x: Float[Array, " n"], *, t, phi, q, L, mode: str, convention: str, n_pad: int):
+    """Split x and compute the shared pieces once per pass: (contrast, offset, u, du, pieces)."""
+    n_phi = phi.shape[0]
+    contrast, offset, physical = x[:n_phi], x[n_phi : 2 * n_phi], x[2 * n_phi :]
+    pieces = grid_pieces(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad)
+    if mode == "laminar_flow":
+        u, du = angle_pieces(physical, phi, q=q, L=L, convention=convention)
+    else:
+        u = du = jnp.zeros_like(contrast)
+    return contrast, offset, u, du, pieces
+
+
+def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode, convention):
+    """Cost and per-angle Gram blocks of one chunk: (½Σwρ², G (n_phi,k,k), h (n_phi,k))."""
+    kernel, rows = derivative_rows(contrast, u, du, part, mode=mode, convention=convention)
+    resid = data - offset[:, None] - contrast[:, None] * kernel
+    return gram_from_rows(rows, weight, resid)
+
+
 def normal_equations(
     x: Float[Array, " n"], problem: GridProblem
 ) -> tuple[Float[Array, ""], Float[Array, "n n"], Float[Array, " n"]]:
     """Cost ½‖r‖², JᵀJ and Jᵀr at the full-layout vector x in one pass over the data."""
-    n_phi = problem.phi.shape[0]
-    contrast, offset, physical = x[:n_phi], x[n_phi : 2 * n_phi], x[2 * n_phi :]
-    pieces = grid_pieces(
-        physical,
-        problem.t,
-        q=problem.q,
-        mode=problem.mode,
-        convention=problem.convention,
-        n_pad=problem.g2.shape[1],
+    contrast, offset, u, du, pieces = model_pieces(
+        x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
+        convention=problem.convention, n_pad=problem.g2.shape[1],
     )
-    if problem.mode == "laminar_flow":
-        u, du = angle_pieces(
-            physical, problem.phi, q=problem.q, L=problem.L, convention=problem.convention
-        )
-    else:
-        u = du = jnp.zeros_like(contrast)
     size = problem.chunk_size
 
     def chunk(k):
         start = k * size
-        part = pieces.slice(start, size)
-        data = lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1)
-        weight = lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1)
-        kernel, rows = derivative_rows(
-            contrast, u, du, part, mode=problem.mode, convention=problem.convention
+        return chunk_sums(
+            contrast, offset, u, du, pieces.slice(start, size),
+            lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1),
+            lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1),
+            mode=problem.mode, convention=problem.convention,
         )
-        resid = data - offset[:, None] - contrast[:, None] * kernel
-        return gram_from_rows(rows, weight, resid)
 
     cost, gram, moment = accumulate(chunk, problem.n_chunks)
     jtj, jtr = assemble(gram, moment)
