@@ -8,4 +8,28 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from .data import XPCSData  # noqa: E402
+from .fitting.api import fit, fit_nlsq_jax  # noqa: E402
+from .fitting.config import FitConfig  # noqa: E402
+from .fitting.memory import estimate_peak_memory_gb, select_strategy  # noqa: E402
+from .fitting.result import OptimizationResult  # noqa: E402
+from .physics.g2 import g2_model  # noqa: E402
+from .physics.parameters import ParameterSpace  # noqa: E402
+from .physics.simulate import simulate  # noqa: E402
+from .solvers.least_squares import least_squares  # noqa: E402
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "FitConfig",
+    "OptimizationResult",
+    "ParameterSpace",
+    "XPCSData",
+    "estimate_peak_memory_gb",
+    "fit",
+    "fit_nlsq_jax",
+    "g2_model",
+    "least_squares",
+    "select_strategy",
+    "simulate",
+]

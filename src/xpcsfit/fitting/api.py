@@ -67,6 +67,17 @@ def _initial_full(
     return space.check_initial(x0, on_violation=cfg.on_initial_violation)
 
 
+def _symmetric_data(data: XPCSData) -> bool:
+    """True when c2 and σ are exactly symmetric in (t1, t2), as measured c2 matrices are.
+
+    Each independent value then appears twice among the fitted points: the minimiser is
+    unchanged but the independent-points covariance is too small by a factor of 2.
+    """
+    g2, sigma = np.asarray(data.g2), np.asarray(data.sigma)
+    return bool(np.array_equal(g2, np.swapaxes(g2, 1, 2))
+                and np.array_equal(sigma, np.swapaxes(sigma, 1, 2)))
+
+
 def _at_bound_names(active: np.ndarray, free_names: tuple[str, ...]) -> list[str]:
     return [
         name
@@ -188,7 +199,9 @@ def fit(
     recovery_actions = [a[2] for a in attempts] if len(attempts) > 1 else []
 
     cov_z, singular = covariance(res.jtj, res.cost, n_points, res.active_mask)
-    cov_full = np.asarray(reparam.cov_to_full(np.asarray(cov_z)))
+    symmetric = _symmetric_data(data)
+    cov_scale = 2.0 if symmetric else 1.0
+    cov_full = cov_scale * np.asarray(reparam.cov_to_full(np.asarray(cov_z)))
     x_full = np.asarray(reparam.to_full(res.x))
     active = np.asarray(res.active_mask)
     n_free_active = int(np.sum(active == 0))
@@ -217,6 +230,8 @@ def fit(
         "n_free_parameters": n_free,
         "defense": {"active": False, "reason": "anti-degeneracy layers not enabled"},
         "sigma_is_default": bool(data.sigma_is_default),
+        "symmetric_data": symmetric,
+        "covariance_scale": cov_scale,
         "covariance_singular": bool(singular),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),

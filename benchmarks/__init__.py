@@ -1,0 +1,1 @@
+"""Benchmark suites for xpcsfit (run with `python -m benchmarks`)."""

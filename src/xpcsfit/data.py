@@ -1,0 +1,190 @@
+"""XPCSData: validated two-time correlation data, angles sorted ascending."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .validation import (
+    require_angles,
+    require_finite_array,
+    require_positive,
+    require_uniform_grid,
+)
+
+DEFAULT_SIGMA = 0.01
+"""σ used when none is given: 1% of a baseline of 1."""
+DEFAULT_GAP = 2e6
+"""Stator–rotor gap L (Å) used when the config gives none (200 µm)."""
+
+
+def _get(tree: Mapping[str, Any] | None, path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+class XPCSData(eqx.Module):
+    """Measured c2(φ, t1, t2) with σ, on a uniform time grid, angles ascending.
+
+    Build it with `XPCSData.from_arrays` or `XPCSData.from_homodyne_dict` (they validate
+    and copy); the raw constructor is for JAX transformations.
+
+    Fields: g2, sigma (n_phi, n_t, n_t); t (n_t,) [s]; phi (n_phi,) [deg]; q [Å⁻¹];
+    L (stator–rotor gap) [Å]; dt [s]; static: sigma_is_default, phi_order (sorted =
+    original[phi_order]).
+    """
+
+    g2: Float[Array, "n_phi n_t n_t"]
+    sigma: Float[Array, "n_phi n_t n_t"]
+    t: Float[Array, " n_t"]
+    phi: Float[Array, " n_phi"]
+    q: Float[Array, ""]
+    L: Float[Array, ""]
+    dt: Float[Array, ""]
+    sigma_is_default: bool = eqx.field(static=True, default=False)
+    phi_order: tuple[int, ...] = eqx.field(static=True, default=())
+
+    @classmethod
+    def from_arrays(cls, g2, t, phi, *, q, L, dt=None, sigma=None) -> XPCSData:
+        """Validate, copy and sort (angles ascending) c2 data.
+
+        **Arguments:**
+        - `g2`: c2 (n_phi, n_t, n_t); `t`: times (s), uniform, ≥ 2; `phi`: angles (deg),
+          distinct; `q` (Å⁻¹) > 0; `L` (Å) > 0; `dt` (s): inferred from t if None, else
+          must match t's step; `sigma`: None (→ 0.01, recorded), a scalar or (n_phi, n_t, n_t).
+        """
+        phi = require_angles("phi", phi)
+        t = require_finite_array("t", t, ndim=1)
+        step = require_uniform_grid("t", t)
+        if dt is not None:
+            dt = require_positive("dt", dt)
+            if abs(dt - step) > 1e-6 * dt:
+                raise ValueError(f"dt: {dt!r} does not match the time grid step {step!r}")
+        else:
+            dt = step
+        g2 = require_finite_array("g2", g2, ndim=3)
+        shape = (phi.shape[0], t.shape[0], t.shape[0])
+        if g2.shape != shape:
+            raise ValueError(f"g2: expected shape {shape} from (phi, t, t), got {g2.shape}")
+        if sigma is None:
+            sig, default = np.full(shape, DEFAULT_SIGMA), True
+        else:
+            sig = require_finite_array("sigma", sigma)
+            if sig.ndim == 0:
+                sig = np.full(shape, float(sig))
+            if sig.shape != shape:
+                raise ValueError(f"sigma: expected a scalar or shape {shape}, got {sig.shape}")
+            if np.any(sig <= 0):
+                raise ValueError(f"sigma: must be > 0, found min {float(sig.min())!r}")
+            default = False
+        q = require_positive("q", q)
+        L = require_positive("L", L)
+        order = np.argsort(phi, kind="stable")
+        return cls(
+            g2=jnp.asarray(g2[order]), sigma=jnp.asarray(sig[order]), t=jnp.asarray(t),
+            phi=jnp.asarray(phi[order]), q=jnp.asarray(q), L=jnp.asarray(L),
+            dt=jnp.asarray(dt), sigma_is_default=default,
+            phi_order=tuple(int(i) for i in order),
+        )
+
+    @classmethod
+    def from_homodyne_dict(cls, data: Mapping[str, Any], config: Mapping[str, Any] | None = None
+                           ) -> XPCSData:
+        """Build from homodyne's data dict (phi_angles_list, c2_exp, t1, t2,
+        wavevector_q_list, optional sigma) and its config dict.
+
+        q is the first element of `wavevector_q_list` (the data's, not the config's).
+        L: analyzer_parameters.geometry.stator_rotor_gap → experimental_data.geometry.
+        stator_rotor_gap → experimental_data.sample_detector_distance → 2e6 Å.
+        dt: analyzer_parameters.dt → experimental_data.dt → the step of t.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"data: expected a dict, got {type(data).__name__}")
+        for key in ("phi_angles_list", "c2_exp", "t1", "t2", "wavevector_q_list"):
+            if key not in data or data[key] is None:
+                raise ValueError(f"data: missing required key {key!r}")
+        t1 = require_finite_array("t1", data["t1"])
+        t2 = require_finite_array("t2", data["t2"])
+        if t1.ndim == 2:
+            t, t_other = t1[:, 0], t2[0, :]
+            if t1.shape != t2.shape or not (np.array_equal(t1, np.broadcast_to(t[:, None], t1.shape))
+                                            and np.array_equal(t2, np.broadcast_to(t_other[None, :], t2.shape))):
+                raise ValueError("t1/t2: 2-D times must be a meshgrid with indexing='ij'")
+        elif t1.ndim == 1:
+            t, t_other = t1, t2
+        else:
+            raise ValueError(f"t1: expected 1-D times or a 2-D meshgrid, got shape {t1.shape}")
+        if t_other.shape != t.shape or not np.allclose(t_other, t, rtol=1e-12, atol=0):
+            raise ValueError("t1/t2: the two time axes disagree")
+        q_list = np.atleast_1d(np.asarray(data["wavevector_q_list"], dtype=np.float64))
+        if q_list.size == 0:
+            raise ValueError("wavevector_q_list: empty")
+        L = next((v for v in (_get(config, "analyzer_parameters.geometry.stator_rotor_gap"),
+                              _get(config, "experimental_data.geometry.stator_rotor_gap"),
+                              _get(config, "experimental_data.sample_detector_distance"))
+                  if v is not None), DEFAULT_GAP)
+        dt = next((v for v in (_get(config, "analyzer_parameters.dt"),
+                               _get(config, "experimental_data.dt")) if v is not None), None)
+        return cls.from_arrays(data["c2_exp"], t, data["phi_angles_list"], q=q_list[0], L=L,
+                               dt=dt, sigma=data.get("sigma"))
+
+    @property
+    def n_phi(self) -> int:
+        return self.g2.shape[0]
+
+    @property
+    def n_t(self) -> int:
+        return self.g2.shape[1]
+
+    @property
+    def n_points(self) -> int:
+        """Fitted points: n_phi·n_t·(n_t − 1) (the diagonal t1 == t2 is excluded)."""
+        return self.n_phi * self.n_t * (self.n_t - 1)
+
+    def offdiag_mask(self) -> np.ndarray:
+        """(n_t, n_t) bool, False on the diagonal."""
+        return ~np.eye(self.n_t, dtype=bool)
+
+    def diagonal_corrected(self) -> XPCSData:
+        """A copy whose diagonal c2[a, i, i] is the mean of its side-band neighbours
+        c2[a, i, i+1] and c2[a, i−1, i] (ends: the single neighbour)."""
+        g2 = np.array(self.g2)
+        n = self.n_t
+        upper = np.diagonal(g2, offset=1, axis1=1, axis2=2)  # (n_phi, n−1): c2[i, i+1]
+        lower = np.diagonal(g2, offset=-1, axis1=1, axis2=2)  # c2[i+1, i]
+        total = np.zeros((self.n_phi, n))
+        count = np.zeros(n)
+        total[:, :-1] += upper
+        count[:-1] += 1
+        total[:, 1:] += lower
+        count[1:] += 1
+        idx = np.arange(n)
+        g2[:, idx, idx] = total / count
+        return eqx.tree_at(lambda d: d.g2, self, jnp.asarray(g2))
+
+    def quantile_estimates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-angle (contrast, offset) starts from c2 quantiles (DESIGN §3), clipped to bounds.
+
+        offset = 10th percentile of c2 at lags ≥ their 80th percentile; contrast = 90th
+        percentile at lags ≤ their 20th percentile, minus offset.
+        """
+        g2 = np.asarray(self.g2).reshape(self.n_phi, -1)
+        i, j = np.indices((self.n_t, self.n_t))
+        lag = np.abs(i - j).ravel()
+        off = lag > 0
+        lags = lag[off]
+        values = g2[:, off]
+        long = lags >= np.percentile(lags, 80)
+        short = lags <= np.percentile(lags, 20)
+        offset = np.percentile(values[:, long], 10, axis=1)
+        contrast = np.percentile(values[:, short], 90, axis=1) - offset
+        return np.clip(contrast, 0.0, 1.0), np.clip(offset, 0.5, 1.5)

@@ -1,0 +1,251 @@
+"""Parameter names, aliases, defaults, bounds, vector layout and per-angle reparameterisations.
+
+Full layout: ``[c_0..c_{n−1}, o_0..o_{n−1}, *physical]`` (angles ascending). Every per-angle
+mode is a linear map x = A·z + b from a free vector z to the full vector x, so the fit
+solves in z and maps JᵀJ (AᵀJᵀJA), gradients (Aᵀg) and covariances (AΣAᵀ) exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .g2 import MODES
+
+PHYSICAL_NAMES = {
+    "static_isotropic": ("D0", "alpha", "D_offset"),
+    "laminar_flow": ("D0", "alpha", "D_offset", "gamma_dot_t0", "beta", "gamma_dot_t_offset",
+                     "phi0"),
+}
+ALIASES = {"gamma_dot_0": "gamma_dot_t0", "gamma_dot_offset": "gamma_dot_t_offset",
+           "phi_0": "phi0"}
+# name: (default, lower, upper); units: D [Å²/s], γ̇ [1/s], φ0 [deg], exponents and
+# contrast/offset dimensionless.
+DEFAULTS = {
+    "contrast": (0.5, 0.0, 1.0),
+    "offset": (1.0, 0.5, 1.5),
+    "D0": (1e3, 1e2, 1e5),
+    "alpha": (0.5, -2.0, 2.0),
+    "D_offset": (10.0, -1e5, 1e5),
+    "gamma_dot_t0": (1e-2, 1e-6, 0.5),
+    "beta": (0.5, -2.0, 2.0),
+    "gamma_dot_t_offset": (0.0, -0.1, 0.1),
+    "phi0": (0.0, -10.0, 10.0),
+}
+PER_ANGLE_MODES = ("individual", "fourier", "constant", "averaged", "auto")
+
+
+def canonical_name(name: str) -> str:
+    """The canonical parameter name for `name` (aliases accepted), else ValueError."""
+    key = ALIASES.get(str(name), str(name))
+    if key not in DEFAULTS:
+        raise ValueError(f"parameter name: unknown parameter {name!r}; known: "
+                         f"{tuple(DEFAULTS)} and aliases {tuple(ALIASES)}")
+    return key
+
+
+@dataclasses.dataclass(frozen=True)
+class Reparam:
+    """Linear per-angle reparameterisation x = A·z + b with box bounds on z."""
+
+    mode: str
+    A: np.ndarray  # (n_full, n_free)
+    b: np.ndarray  # (n_full,)
+    lower: np.ndarray  # (n_free,)
+    upper: np.ndarray  # (n_free,)
+    names: tuple[str, ...]
+
+    def to_full(self, z):
+        """x = A z + b (works on NumPy or JAX arrays)."""
+        return self.A @ z + self.b
+
+    def from_full(self, x) -> np.ndarray:
+        """The free vector whose image is closest to x (exact for x in the image)."""
+        sol, *_ = np.linalg.lstsq(self.A, np.asarray(x, dtype=np.float64) - self.b, rcond=None)
+        return sol
+
+    def cov_to_full(self, cov):
+        """Covariance of x from that of z: A Σ Aᵀ."""
+        return self.A @ cov @ self.A.T
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterSpace:
+    """Names, defaults and bounds of the full parameter vector for one analysis mode."""
+
+    mode: str
+    n_phi: int
+    physical_names: tuple[str, ...]
+    physical_default: tuple[float, ...]
+    physical_lower: tuple[float, ...]
+    physical_upper: tuple[float, ...]
+    contrast_bounds: tuple[float, float, float]  # default, lower, upper
+    offset_bounds: tuple[float, float, float]
+
+    @classmethod
+    def create(
+        cls,
+        mode: str = "laminar_flow",
+        n_phi: int = 1,
+        *,
+        bounds: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]] | None = None,
+        values: Mapping[str, float] | None = None,
+    ) -> ParameterSpace:
+        """Defaults of DESIGN §3 with optional bound and default overrides by name.
+
+        **Arguments:**
+        - `mode`: "static_isotropic" or "laminar_flow".
+        - `n_phi`: number of angles (≥ 1).
+        - `bounds`: name → (lower, upper), or a homodyne list of {name, min, max}.
+        - `values`: name → default value (used as the start).
+        """
+        if mode not in MODES:
+            raise ValueError(f"analysis_mode: unknown mode {mode!r}; expected one of {MODES}")
+        if isinstance(n_phi, bool) or int(n_phi) != n_phi or int(n_phi) < 1:
+            raise ValueError(f"n_phi: must be a positive integer, got {n_phi!r}")
+        table = {k: list(v) for k, v in DEFAULTS.items()}
+        if bounds is not None and not isinstance(bounds, Mapping):
+            bounds = {item["name"]: (item["min"], item["max"]) for item in bounds}
+        for name, pair in (bounds or {}).items():
+            key = canonical_name(name)
+            lo, hi = (float(v) for v in pair)
+            if not (lo < hi) or math.isnan(lo) or math.isnan(hi):
+                raise ValueError(f"bounds[{name}]: lower {lo} must be < upper {hi}")
+            table[key][1:] = [lo, hi]
+        for name, value in (values or {}).items():
+            key = canonical_name(name)
+            if not math.isfinite(float(value)):
+                raise ValueError(f"values[{name}]: must be finite, got {value!r}")
+            table[key][0] = float(value)
+        names = PHYSICAL_NAMES[mode]
+        return cls(
+            mode=mode,
+            n_phi=int(n_phi),
+            physical_names=names,
+            physical_default=tuple(table[k][0] for k in names),
+            physical_lower=tuple(table[k][1] for k in names),
+            physical_upper=tuple(table[k][2] for k in names),
+            contrast_bounds=tuple(table["contrast"]),
+            offset_bounds=tuple(table["offset"]),
+        )
+
+    @staticmethod
+    def canonical(name: str) -> str:
+        """Canonical physical/per-angle name (see `canonical_name`)."""
+        return canonical_name(name)
+
+    @property
+    def n_physical(self) -> int:
+        return len(self.physical_names)
+
+    @property
+    def n_full(self) -> int:
+        return 2 * self.n_phi + self.n_physical
+
+    @property
+    def full_names(self) -> tuple[str, ...]:
+        n = self.n_phi
+        return (tuple(f"contrast[{a}]" for a in range(n)) + tuple(f"offset[{a}]" for a in range(n))
+                + self.physical_names)
+
+    def _full(self, index: int) -> np.ndarray:
+        n = self.n_phi
+        phys = (self.physical_default, self.physical_lower, self.physical_upper)[index]
+        return np.concatenate([np.full(n, self.contrast_bounds[index]),
+                               np.full(n, self.offset_bounds[index]), np.asarray(phys, float)])
+
+    def full_default(self) -> np.ndarray:
+        return self._full(0)
+
+    def full_lower(self) -> np.ndarray:
+        return self._full(1)
+
+    def full_upper(self) -> np.ndarray:
+        return self._full(2)
+
+    def check_initial(self, x, on_violation: str = "clip") -> tuple[np.ndarray, list[str]]:
+        """Clip a full-layout start into the bounds (with a note per parameter) or raise."""
+        x = np.array(x, dtype=np.float64)
+        if x.shape != (self.n_full,):
+            raise ValueError(f"initial values: expected shape ({self.n_full},), got {x.shape}")
+        lo, hi = self.full_lower(), self.full_upper()
+        notes = []
+        for name, value, low, high in zip(self.full_names, x, lo, hi, strict=True):
+            if not (low <= value <= high):
+                message = f"initial value of {name} = {value!r} is outside [{low}, {high}]"
+                if on_violation == "error":
+                    raise ValueError(message)
+                notes.append(message + "; clipped")
+        return np.clip(x, lo, hi), notes
+
+    def reparam(
+        self,
+        per_angle_mode: str,
+        phi_deg,
+        *,
+        contrast_fixed=None,
+        offset_fixed=None,
+        fourier_order: int = 2,
+        fourier_auto_threshold: int = 6,
+    ) -> Reparam:
+        """The linear map x = A z + b of a per-angle mode (DESIGN §3)."""
+        n, p = self.n_phi, self.n_physical
+        mode = per_angle_mode
+        if mode == "auto":
+            mode = "individual" if n < fourier_auto_threshold else "fourier"
+        lo, hi = self.full_lower(), self.full_upper()
+        phys = slice(2 * n, 2 * n + p)
+        if mode == "individual":
+            return Reparam(mode, np.eye(self.n_full), np.zeros(self.n_full), lo, hi,
+                           self.full_names)
+        if mode == "fourier":
+            basis = fourier_basis(phi_deg, fourier_order)
+            k = basis.shape[1]
+            if n < k:
+                raise ValueError(f"per_angle_mode: 'fourier' of order {fourier_order} needs at "
+                                 f"least {k} angles, got {n}; use 'individual'")
+            A = np.zeros((self.n_full, 2 * k + p))
+            A[:n, :k], A[n : 2 * n, k : 2 * k] = basis, basis
+            A[phys, 2 * k :] = np.eye(p)
+            z_lo, z_hi = [], []
+            for _, blo, bhi in (self.contrast_bounds, self.offset_bounds):
+                half = (bhi - blo) / (2 * (k - 1)) if k > 1 else 0.0
+                z_lo += [blo] + [-half] * (k - 1)
+                z_hi += [bhi] + [half] * (k - 1)
+            names = tuple(f"contrast_fourier[{j}]" for j in range(k)) + tuple(
+                f"offset_fourier[{j}]" for j in range(k)) + self.physical_names
+            return Reparam(mode, A, np.zeros(self.n_full),
+                           np.concatenate([z_lo, lo[phys]]), np.concatenate([z_hi, hi[phys]]),
+                           names)
+        if mode == "averaged":
+            A = np.zeros((self.n_full, 2 + p))
+            A[:n, 0], A[n : 2 * n, 1] = 1.0, 1.0
+            A[phys, 2:] = np.eye(p)
+            return Reparam(mode, A, np.zeros(self.n_full),
+                           np.concatenate([[lo[0], lo[n]], lo[phys]]),
+                           np.concatenate([[hi[0], hi[n]], hi[phys]]),
+                           ("contrast", "offset") + self.physical_names)
+        if mode == "constant":
+            if contrast_fixed is None or offset_fixed is None:
+                raise ValueError("per_angle_mode: 'constant' needs contrast_fixed and offset_fixed")
+            A = np.zeros((self.n_full, p))
+            A[phys, :] = np.eye(p)
+            b = np.zeros(self.n_full)
+            b[:n] = np.broadcast_to(np.asarray(contrast_fixed, float), (n,))
+            b[n : 2 * n] = np.broadcast_to(np.asarray(offset_fixed, float), (n,))
+            return Reparam(mode, A, b, lo[phys].copy(), hi[phys].copy(), self.physical_names)
+        raise ValueError(f"per_angle_mode: unknown mode {per_angle_mode!r}; expected one of "
+                         f"{PER_ANGLE_MODES}")
+
+
+def fourier_basis(phi_deg, order: int) -> np.ndarray:
+    """Columns [1, cos φ, sin φ, …, cos Kφ, sin Kφ] at the angles (degrees → radians once)."""
+    phi = np.deg2rad(np.asarray(phi_deg, dtype=np.float64))
+    cols = [np.ones_like(phi)]
+    for k in range(1, int(order) + 1):
+        cols += [np.cos(k * phi), np.sin(k * phi)]
+    return np.stack(cols, axis=1)
