@@ -19,6 +19,7 @@ from .config import FitConfig
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
+from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
 from .strategies import chunk_pairs_for, cost_at, solve_grid
 from .structured import make_grid_problem
 
@@ -147,11 +148,6 @@ def fit(
         strategy_info.update(
             select_strategy(n_points, n_free, memory_fraction_value=cfg.memory_fraction)[1]
         )
-    if strategy == "hybrid_streaming":
-        raise ValueError(
-            "optimization.nlsq.strategy: 'hybrid_streaming' is not available in this version; "
-            "use standard or out_of_core"
-        )
     chunk_pairs = chunk_pairs_for(n, cfg.chunk_points)
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L,
@@ -162,12 +158,28 @@ def fit(
         callback=callback if strategy == "out_of_core" or callback is not None else None,
     )
 
+    stream_report: dict[str, Any] = {}
+
+    def solve(start):
+        if strategy == "hybrid_streaming":
+            host = HostData.from_arrays(np.asarray(data.g2), np.asarray(data.sigma),
+                                        np.asarray(data.t), np.asarray(data.phi),
+                                        float(data.q), float(data.L))
+            res_n, info = hybrid_streaming_solve(
+                host, np.asarray(A), np.asarray(b), lower, upper, start,
+                mode=cfg.analysis_mode, convention=cfg.convention,
+                settings=cfg.section("hybrid_streaming"), ftol=cfg.ftol, xtol=cfg.xtol,
+                gtol=cfg.gtol, callback=callback)
+            stream_report.update(info["report"])
+            return to_original_coordinates(res_n, info["span"], info["base"])
+        return solve_grid(problem, A, b, jnp.asarray(lower), jnp.asarray(upper),
+                          jnp.asarray(start), **solve_kw)
+
     def run(kind: str):
         start = recovery_start(kind, reparam.from_full(x0_full), lower, upper)
         span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
         start = np.clip(start, lower + 1e-10 * span, upper - 1e-10 * span)
-        res = solve_grid(problem, A, b, jnp.asarray(lower), jnp.asarray(upper),
-                         jnp.asarray(start), **solve_kw)
+        res = solve(start)
         cost0 = float(cost_at(start, problem, A, b))
         cost = float(res.cost)
         finite = bool(np.isfinite(cost) and np.all(np.isfinite(np.asarray(res.x))))
@@ -222,7 +234,8 @@ def fit(
         "strategy_info": strategy_info,
         "recovery_actions": recovery_actions,
         "peak_memory_gb": strategy_info.get("peak_memory_gb"),
-        "n_chunks": problem.n_chunks,
+        "n_chunks": stream_report.get("n_chunks", problem.n_chunks),
+        "streaming": stream_report,
         "chunk_points": problem.chunk_size * n,
         "model_convention": cfg.convention,
         "analysis_mode": cfg.analysis_mode,

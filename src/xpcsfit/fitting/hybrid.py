@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,6 +102,17 @@ def host_pass_fn(host: HostData, *, mode: str, convention: str, chunk_points: in
         return cost, jtj, jtr
 
     return run, n_chunks
+
+
+def to_original_coordinates(res, span, base):
+    """Map a solver result in normalised coordinates zn back to z = base + span·zn:
+    x, gradient (÷ span) and JᵀJ (÷ span⊗span), so Cov_z = S·Cov_n·Sᵀ follows."""
+    span = jnp.asarray(span)
+    return eqx.tree_at(
+        lambda r: (r.x, r.grad, r.jtj),
+        res,
+        (jnp.asarray(base) + span * res.x, res.grad / span, res.jtj / (span[:, None] * span[None, :])),
+    )
 
 
 def hybrid_streaming_solve(
