@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from fit_cases import make_case, start_config
 
 import xpcsfit
+from fit_cases import make_case, start_config
 
 TIGHT = {"optimization.nlsq.ftol": 1e-12, "optimization.nlsq.xtol": 1e-12,
          "optimization.nlsq.gtol": 1e-12}

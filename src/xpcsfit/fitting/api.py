@@ -16,10 +16,10 @@ from ..data import XPCSData
 from ..physics.parameters import ParameterSpace
 from ..solvers.covariance import covariance
 from .config import FitConfig
+from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
-from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
 from .strategies import chunk_pairs_for, cost_at, solve_grid
 from .structured import make_grid_problem
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .implicit import implicit_argmin
 from .trust_region import SolverResult, trust_region_solve
 
 
@@ -45,6 +46,9 @@ def least_squares(
     - `jac`: optional J(x, *args) → (m, n); default `jax.jacfwd(fun)` (efficient for n ≪ m).
     - `ftol`, `xtol`, `gtol`, `max_nfev`, `x_scale`, `callback`: see `trust_region_solve`.
 
+    Differentiable: `jax.grad` of a function of the returned `x` w.r.t. `args` uses the
+    implicit function theorem at the solution (see `solvers.implicit`).
+
     **Returns:** a `LeastSquaresResult` (x, cost, fun, grad, jtj, nfev, njev, status,
     success, active_mask, message).
     """
@@ -57,9 +61,19 @@ def least_squares(
         J = jac_fn(x, *a)
         return 0.5 * jnp.dot(r, r), J.T @ J, J.T @ r
 
-    res = trust_region_solve(evaluate, x0, bounds[0], bounds[1], args=args, ftol=ftol,
-                             xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale,
-                             callback=callback, n_rows=m + x0.shape[0])
+    lower = jnp.broadcast_to(jnp.asarray(bounds[0], dtype=jnp.float64), x0.shape)
+    upper = jnp.broadcast_to(jnp.asarray(bounds[1], dtype=jnp.float64), x0.shape)
+
+    def solve(packed):
+        x0_, lower_, upper_, args_ = packed
+        return trust_region_solve(evaluate, x0_, lower_, upper_, args=args_, ftol=ftol,
+                                  xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale,
+                                  callback=callback, n_rows=m + x0.shape[0])
+
+    def gradient(x, packed):
+        return evaluate(x, *packed[3])[2]
+
+    res = implicit_argmin(solve, gradient, (x0, lower, upper, tuple(args)))
     fields = {f: getattr(res, f) for f in res.__dataclass_fields__}
     return LeastSquaresResult(**fields, fun=fun(res.x, *args))
 

@@ -9,7 +9,6 @@ zero-weight rows provably changes nothing: only the chunk function sees the data
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
