@@ -177,14 +177,31 @@ class XPCSData(eqx.Module):
         offset = 10th percentile of c2 at lags ≥ their 80th percentile; contrast = 90th
         percentile at lags ≤ their 20th percentile, minus offset.
         """
-        g2 = np.asarray(self.g2).reshape(self.n_phi, -1)
-        i, j = np.indices((self.n_t, self.n_t))
-        lag = np.abs(i - j).ravel()
-        off = lag > 0
-        lags = lag[off]
-        values = g2[:, off]
-        long = lags >= np.percentile(lags, 80)
-        short = lags <= np.percentile(lags, 20)
-        offset = np.percentile(values[:, long], 10, axis=1)
-        contrast = np.percentile(values[:, short], 90, axis=1) - offset
-        return np.clip(contrast, 0.0, 1.0), np.clip(offset, 0.5, 1.5)
+        contrast, offset = quantile_start(np.asarray(self.g2), np)
+        return np.asarray(contrast), np.asarray(offset)
+
+
+def quantile_start(g2, xp=np):
+    """`XPCSData.quantile_estimates` on a (n_phi, n_t, n_t) array with NumPy or jax.numpy
+    (`xp`), so the same rule runs on the host and inside a traced fit."""
+    n_phi, n_t = g2.shape[0], g2.shape[1]
+    i, j = np.indices((n_t, n_t))
+    lag = np.abs(i - j).ravel()
+    off = np.flatnonzero(lag > 0)
+    lags = lag[off]
+    long = off[lags >= np.percentile(lags, 80)]
+    short = off[lags <= np.percentile(lags, 20)]
+    flat = g2.reshape(n_phi, -1)
+    offset = xp.percentile(flat[:, long], 10, axis=1)
+    contrast = xp.percentile(flat[:, short], 90, axis=1) - offset
+    return xp.clip(contrast, 0.0, 1.0), xp.clip(offset, 0.5, 1.5)
+
+
+def is_symmetric(g2, sigma, xp=np):
+    """True when c2 and σ are exactly symmetric in (t1, t2), as measured c2 matrices are.
+
+    Each independent value then appears twice among the fitted points: the minimiser is
+    unchanged but the independent-points covariance is too small by a factor of 2, which
+    the fit corrects. Works with NumPy or jax.numpy (`xp`).
+    """
+    return xp.all(g2 == xp.swapaxes(g2, 1, 2)) & xp.all(sigma == xp.swapaxes(sigma, 1, 2))

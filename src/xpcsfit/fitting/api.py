@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import XPCSData
+from ..data import XPCSData, is_symmetric
 from ..physics.parameters import ParameterSpace
 from ..solvers.covariance import covariance
 from .config import FitConfig
+from .functional import fit_arrays
 from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
@@ -68,17 +69,6 @@ def _initial_full(
     return space.check_initial(x0, on_violation=cfg.on_initial_violation)
 
 
-def _symmetric_data(data: XPCSData) -> bool:
-    """True when c2 and σ are exactly symmetric in (t1, t2), as measured c2 matrices are.
-
-    Each independent value then appears twice among the fitted points: the minimiser is
-    unchanged but the independent-points covariance is too small by a factor of 2.
-    """
-    g2, sigma = np.asarray(data.g2), np.asarray(data.sigma)
-    return bool(np.array_equal(g2, np.swapaxes(g2, 1, 2))
-                and np.array_equal(sigma, np.swapaxes(sigma, 1, 2)))
-
-
 def _at_bound_names(active: np.ndarray, free_names: tuple[str, ...]) -> list[str]:
     return [
         name
@@ -105,11 +95,15 @@ def fit(
       every solver iteration (progress reporting).
 
     **Returns:** an `OptimizationResult` in the full layout ``[c…, o…, physical…]``.
+    When traced (``jax.jit(fit, static_argnames="config")`` with a `FitConfig`,
+    ``jax.vmap``, ``jax.grad``) it returns the arrays of `fit_arrays` instead.
     """
     start_time = time.perf_counter()
     if not isinstance(data, XPCSData):
         raise ValueError(f"data: expected XPCSData, got {type(data).__name__}")
     cfg = _as_config(config)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(data)):
+        return fit_arrays(data, cfg, init)  # under jit / vmap / grad: the pure path
     space = ParameterSpace.create(
         cfg.analysis_mode,
         data.n_phi,
@@ -211,7 +205,7 @@ def fit(
     recovery_actions = [a[2] for a in attempts] if len(attempts) > 1 else []
 
     cov_z, singular = covariance(res.jtj, res.cost, n_points, res.active_mask)
-    symmetric = _symmetric_data(data)
+    symmetric = bool(is_symmetric(np.asarray(data.g2), np.asarray(data.sigma)))
     cov_scale = 2.0 if symmetric else 1.0
     cov_full = cov_scale * np.asarray(reparam.cov_to_full(np.asarray(cov_z)))
     x_full = np.asarray(reparam.to_full(res.x))
