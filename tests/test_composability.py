@@ -3,9 +3,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from fit_cases import make_case
 
 import xpcsfit
+from fit_cases import make_case
 from xpcsfit import FitConfig
 from xpcsfit.fitting.functional import fit_arrays
 
