@@ -203,6 +203,8 @@ class ParameterSpace:
             return Reparam(mode, np.eye(self.n_full), np.zeros(self.n_full), lo, hi,
                            self.full_names)
         if mode == "fourier":
+            if np.shape(phi_deg) != (n,):
+                raise ValueError(f"phi: expected {n} angles, got shape {np.shape(phi_deg)}")
             basis = fourier_basis(phi_deg, fourier_order)
             k = basis.shape[1]
             if n < k:
