@@ -12,6 +12,7 @@ from .data import XPCSData  # noqa: E402
 from .fitting.api import fit, fit_nlsq_jax  # noqa: E402
 from .fitting.config import FitConfig  # noqa: E402
 from .fitting.memory import estimate_peak_memory_gb, select_strategy  # noqa: E402
+from .fitting.multistart import fit_nlsq_multistart  # noqa: E402
 from .fitting.result import OptimizationResult  # noqa: E402
 from .physics.g2 import g2_model  # noqa: E402
 from .physics.parameters import ParameterSpace  # noqa: E402
@@ -28,6 +29,7 @@ __all__ = [
     "estimate_peak_memory_gb",
     "fit",
     "fit_nlsq_jax",
+    "fit_nlsq_multistart",
     "g2_model",
     "least_squares",
     "select_strategy",
