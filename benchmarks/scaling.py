@@ -38,7 +38,7 @@ def one_case(n_t: int) -> dict:
     d0 = data(0)
     data_rss = peak_rss_gb()
     cold, cold_s = timed(lambda: xpcsfit.fit(d0, cfg))
-    del d0
+    d0 = None  # free the first dataset before generating the second
     d1 = data(1)
     warm, warm_s = timed(lambda: xpcsfit.fit(d1, cfg))
     return {"n_t": n_t, "points": d1.n_points, "strategy": warm.device_info["strategy"],
