@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -15,6 +16,7 @@ import numpy as np
 from ..data import XPCSData, is_symmetric
 from ..physics.parameters import ParameterSpace
 from ..solvers.covariance import covariance
+from .chunking import check_grid_chunks, should_stratify
 from .config import FitConfig
 from .functional import fit_arrays
 from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
@@ -230,6 +232,12 @@ def fit(
         "peak_memory_gb": strategy_info.get("peak_memory_gb"),
         "n_chunks": stream_report.get("n_chunks", problem.n_chunks),
         "streaming": stream_report,
+        "stratification": {
+            **dataclasses.asdict(should_stratify(np.full(n, data.n_t * (data.n_t - 1)),
+                                                 per_angle_scaling=reparam.mode != "constant")),
+            **check_grid_chunks(problem.weight, problem.chunk_size),
+            "layout": "pair chunks over all angles (structural stratification)",
+        },
         "chunk_points": problem.chunk_size * n,
         "model_convention": cfg.convention,
         "analysis_mode": cfg.analysis_mode,
