@@ -72,3 +72,32 @@ def test_forced_strategy_is_recorded(strategy):
     assert res.device_info["strategy_info"]["forced"] is True
     assert res.device_info["peak_memory_gb"] == pytest.approx(
         xpcsfit.estimate_peak_memory_gb(data.n_points, res.device_info["n_free_parameters"]))
+
+
+def test_memory_mapped_host_data_streams(tmp_path):
+    data, _ = make_case("laminar_flow", n_phi=4, n_t=60, noise=0.01, seed=3)
+    path = tmp_path / "c2.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=data.g2.shape)
+    mm[:] = np.asarray(data.g2)
+    mm.flush()
+    host = xpcsfit.XPCSData.from_host(np.load(path, mmap_mode="r"), np.asarray(data.t),
+                                      np.asarray(data.phi), q=0.005, L=2e6, sigma=0.01)
+    assert isinstance(host.g2, np.memmap)
+    settings = {"chunk_size": 3000, "warmup_iterations": 50, "gauss_newton_iterations": 100}
+    hyb = _fit(host, "hybrid_streaming",
+               **{"optimization.nlsq.hybrid_streaming": settings})
+    std = _fit(data, "standard")
+    _assert_same_optimum(hyb, std)
+    np.testing.assert_allclose(hyb.chi_squared, std.chi_squared, rtol=1e-9)
+
+
+def test_host_data_validation():
+    g2 = np.ones((2, 5, 5))
+    with pytest.raises(ValueError, match="ascending"):
+        xpcsfit.XPCSData.from_host(g2, np.arange(5.0), [30.0, 10.0], q=0.005, L=2e6, sigma=0.01)
+    bad = g2.copy()
+    bad[1, 2, 2] = np.inf
+    with pytest.raises(ValueError, match="angle index 1"):
+        xpcsfit.XPCSData.from_host(bad, np.arange(5.0), [10.0, 30.0], q=0.005, L=2e6, sigma=0.01)
+    with pytest.raises(ValueError, match="sigma"):
+        xpcsfit.XPCSData.from_host(g2, np.arange(5.0), [10.0, 30.0], q=0.005, L=2e6, sigma=0.0)

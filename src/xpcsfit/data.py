@@ -97,6 +97,40 @@ class XPCSData(eqx.Module):
         )
 
     @classmethod
+    def from_host(cls, g2, t, phi, *, q, L, sigma) -> XPCSData:
+        """Wrap host arrays (NumPy or `np.memmap`) without copying, for HYBRID_STREAMING.
+
+        Validation reads the data angle by angle; nothing is moved to the device. `phi`
+        must already be ascending (a memory map cannot be reordered without a copy);
+        `sigma` is a positive scalar or an array of g2's shape.
+        """
+        phi = require_angles("phi", phi)
+        if np.any(np.diff(phi) <= 0):
+            raise ValueError(f"phi: host data must have ascending angles, got {phi.tolist()}")
+        t = require_finite_array("t", t, ndim=1)
+        dt = require_uniform_grid("t", t)
+        shape = (phi.shape[0], t.shape[0], t.shape[0])
+        if not isinstance(g2, np.ndarray) or g2.shape != shape:
+            raise ValueError(f"g2: expected a NumPy array of shape {shape}, got "
+                             f"{getattr(g2, 'shape', type(g2).__name__)}")
+        for a in range(shape[0]):  # one angle in memory at a time
+            if not np.all(np.isfinite(g2[a])):
+                raise ValueError(f"g2: non-finite values at angle index {a}")
+        if np.ndim(sigma) == 0:
+            sig = np.broadcast_to(np.float64(require_positive("sigma", sigma)), shape)
+        else:
+            sig = sigma
+            if not isinstance(sig, np.ndarray) or sig.shape != shape:
+                raise ValueError(f"sigma: expected a scalar or shape {shape}")
+            for a in range(shape[0]):
+                if not (np.all(np.isfinite(sig[a])) and np.all(sig[a] > 0)):
+                    raise ValueError(f"sigma: values must be finite and > 0 (angle index {a})")
+        return cls(g2=g2, sigma=sig, t=jnp.asarray(t), phi=jnp.asarray(phi),
+                   q=jnp.asarray(require_positive("q", q)), L=jnp.asarray(require_positive("L", L)),
+                   dt=jnp.asarray(dt), sigma_is_default=False,
+                   phi_order=tuple(range(shape[0])))
+
+    @classmethod
     def from_homodyne_dict(cls, data: Mapping[str, Any], config: Mapping[str, Any] | None = None
                            ) -> XPCSData:
         """Build from homodyne's data dict (phi_angles_list, c2_exp, t1, t2,

@@ -19,7 +19,13 @@ from ..solvers.covariance import covariance
 from .chunking import check_grid_chunks, should_stratify
 from .config import FitConfig
 from .functional import fit_arrays
-from .hybrid import HostData, hybrid_streaming_solve, to_original_coordinates
+from .hybrid import (
+    DEFAULT_STREAM_CHUNK_POINTS,
+    HostData,
+    host_pass_fn,
+    hybrid_streaming_solve,
+    to_original_coordinates,
+)
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
@@ -145,10 +151,19 @@ def fit(
             select_strategy(n_points, n_free, memory_fraction_value=cfg.memory_fraction)[1]
         )
     chunk_pairs = chunk_pairs_for(n, cfg.chunk_points)
-    problem = make_grid_problem(
-        data.g2, data.sigma, data.t, data.phi, data.q, data.L,
-        mode=cfg.analysis_mode, convention=cfg.convention, chunk_pairs=chunk_pairs,
-    )
+    streaming = strategy == "hybrid_streaming"
+    if streaming:  # data stay on the host; nothing of full size goes to the device
+        problem = None
+        host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
+                                    np.asarray(data.phi), float(data.q), float(data.L))
+        host_cost = host_pass_fn(host, mode=cfg.analysis_mode, convention=cfg.convention,
+                                 chunk_points=int(cfg.section("hybrid_streaming").get(
+                                     "chunk_size", DEFAULT_STREAM_CHUNK_POINTS)))[0]
+    else:
+        problem = make_grid_problem(
+            data.g2, data.sigma, data.t, data.phi, data.q, data.L,
+            mode=cfg.analysis_mode, convention=cfg.convention, chunk_pairs=chunk_pairs,
+        )
     solve_kw = dict(
         ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol, max_nfev=cfg.max_nfev,
         callback=callback if strategy == "out_of_core" or callback is not None else None,
@@ -157,10 +172,7 @@ def fit(
     stream_report: dict[str, Any] = {}
 
     def solve(start):
-        if strategy == "hybrid_streaming":
-            host = HostData.from_arrays(np.asarray(data.g2), np.asarray(data.sigma),
-                                        np.asarray(data.t), np.asarray(data.phi),
-                                        float(data.q), float(data.L))
+        if streaming:
             res_n, info = hybrid_streaming_solve(
                 host, np.asarray(A), np.asarray(b), lower, upper, start,
                 mode=cfg.analysis_mode, convention=cfg.convention,
@@ -176,7 +188,8 @@ def fit(
         span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
         start = np.clip(start, lower + 1e-10 * span, upper - 1e-10 * span)
         res = solve(start)
-        cost0 = float(cost_at(start, problem, A, b))
+        cost0 = (float(host_cost(np.asarray(A) @ start + np.asarray(b))[0]) if streaming
+                 else float(cost_at(start, problem, A, b)))
         cost = float(res.cost)
         finite = bool(np.isfinite(cost) and np.all(np.isfinite(np.asarray(res.x))))
         improved = finite and cost < cost0
@@ -230,15 +243,15 @@ def fit(
         "strategy_info": strategy_info,
         "recovery_actions": recovery_actions,
         "peak_memory_gb": strategy_info.get("peak_memory_gb"),
-        "n_chunks": stream_report.get("n_chunks", problem.n_chunks),
+        "n_chunks": stream_report["n_chunks"] if streaming else problem.n_chunks,
         "streaming": stream_report,
         "stratification": {
             **dataclasses.asdict(should_stratify(np.full(n, data.n_t * (data.n_t - 1)),
                                                  per_angle_scaling=reparam.mode != "constant")),
-            **check_grid_chunks(problem.weight, problem.chunk_size),
+            **({} if streaming else check_grid_chunks(problem.weight, problem.chunk_size)),
             "layout": "pair chunks over all angles (structural stratification)",
         },
-        "chunk_points": problem.chunk_size * n,
+        "chunk_points": stream_report["chunk_points"] if streaming else problem.chunk_size * n,
         "model_convention": cfg.convention,
         "analysis_mode": cfg.analysis_mode,
         "per_angle_mode": reparam.mode,

@@ -42,13 +42,15 @@ class HostData:
 
     @classmethod
     def from_arrays(cls, g2, sigma, t, phi, q, L) -> HostData:
-        g2 = np.asarray(g2) if not isinstance(g2, np.memmap) else g2
+        g2 = g2 if isinstance(g2, np.ndarray) else np.asarray(g2)
         n_phi = g2.shape[0]
         flat = g2.reshape(n_phi, -1)
         if np.isscalar(sigma) or np.ndim(sigma) == 0:
             sig = float(sigma)
+        elif isinstance(sigma, np.ndarray) and not any(sigma.strides):
+            sig = float(sigma.flat[0])  # a broadcast scalar: keep it scalar
         else:
-            sig = sigma.reshape(n_phi, -1)
+            sig = np.asarray(sigma).reshape(n_phi, -1)
         return cls(flat, sig, np.asarray(t, dtype=np.float64), np.asarray(phi, dtype=np.float64),
                    float(q), float(L))
 
