@@ -64,15 +64,10 @@ def pass_time(data, mode, x):
 def scipy_fit(data, mode, x0, lower, upper):
     import scipy.optimize
 
-    import xpcsfit
-
-    n = data.n_phi
-    mask = 1.0 - jnp.eye(data.n_t)
+    from xpcsfit.fitting.residuals import masked_residual
 
     def residual(x):
-        model = xpcsfit.g2_model(x[2 * n :], x[:n], x[n : 2 * n], data.t, data.phi, q=data.q,
-                                 L=data.L, mode=mode)
-        return ((data.g2 - model) * mask[None, :, :] / data.sigma).ravel()
+        return masked_residual(x, data, mode=mode)
 
     fun = jax.jit(residual)
     jac = jax.jit(jax.jacfwd(residual))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..physics.g2 import CONVENTIONS, MODES
+from ..validation import require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,7 @@ def thaw(frozen: Any) -> Any:
 
 
 def _positive_float(key: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: expected a positive number, got {value!r}") from None
-    if not (math.isfinite(out) and out > 0):
-        raise ValueError(f"{key}: expected a positive finite number, got {value!r}")
-    return out
+    return require_positive(key, value)
 
 
 def _positive_int(key: str, value: Any) -> int:
