@@ -29,6 +29,7 @@ from .hybrid import (
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
+from .sharded import device_mesh, shard_problem
 from .strategies import chunk_pairs_for, cost_at, solve_grid
 from .structured import make_grid_problem
 
@@ -163,10 +164,15 @@ def fit(
         problem = make_grid_problem(
             data.g2, data.sigma, data.t, data.phi, data.q, data.L,
             mode=cfg.analysis_mode, convention=cfg.convention, chunk_pairs=chunk_pairs,
+            chunk_multiple=cfg.n_devices,
         )
+    mesh = device_mesh(cfg.n_devices) if cfg.n_devices > 1 and not streaming else None
+    if mesh is not None:
+        problem = shard_problem(problem, mesh)
     solve_kw = dict(
         ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol, max_nfev=cfg.max_nfev,
         callback=callback if strategy == "out_of_core" or callback is not None else None,
+        mesh=mesh,
     )
 
     stream_report: dict[str, Any] = {}
@@ -189,7 +195,7 @@ def fit(
         start = np.clip(start, lower + 1e-10 * span, upper - 1e-10 * span)
         res = solve(start)
         cost0 = (float(host_cost(np.asarray(A) @ start + np.asarray(b))[0]) if streaming
-                 else float(cost_at(start, problem, A, b)))
+                 else float(cost_at(start, problem, A, b, mesh)))
         cost = float(res.cost)
         finite = bool(np.isfinite(cost) and np.all(np.isfinite(np.asarray(res.x))))
         improved = finite and cost < cost0
@@ -262,6 +268,7 @@ def fit(
         "covariance_scale": cov_scale,
         "covariance_singular": bool(singular),
         "backend": jax.default_backend(),
+        "n_devices": cfg.n_devices if mesh is not None else 1,
         "device": str(jax.devices()[0]),
         "attempt_problems": problems,
     }

@@ -64,6 +64,7 @@ _KNOWN = {
     "optimization.nlsq.on_initial_violation",
     "optimization.nlsq.recovery",
     "optimization.nlsq.fast_path",
+    "optimization.nlsq.n_devices",
     "performance.strategy_override",
 }
 
@@ -150,6 +151,7 @@ class FitConfig:
     on_initial_violation: str = "clip"
     recovery: bool = True
     fast_path: bool = True
+    n_devices: int = 1
     anti_degeneracy: Any = ()
     multi_start: Any = ()
     hybrid_streaming: Any = ()
@@ -247,6 +249,13 @@ class FitConfig:
                     "fast_path"):
             if flat.get(f"optimization.nlsq.{key}") is not None:
                 kw[key] = flat[f"optimization.nlsq.{key}"]
+        devices = flat.get("optimization.nlsq.n_devices")
+        if devices is not None:
+            if devices == "all":
+                import jax
+
+                devices = len(jax.devices())
+            kw["n_devices"] = _positive_int("optimization.nlsq.n_devices", devices)
         for key in ("recovery", "fast_path"):
             if key in kw and not isinstance(kw[key], bool):
                 raise ValueError(f"optimization.nlsq.{key}: expected true/false, got {kw[key]!r}")

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..solvers.trust_region import trust_region_solve
+from .sharded import sharded_normal_equations
 from .structured import GridProblem, normal_equations
 
 DEFAULT_CHUNK_POINTS = 65_536
@@ -35,14 +36,20 @@ def free_normal_equations(
     problem: GridProblem,
     A: Float[Array, "n k"],
     b: Float[Array, " n"],
+    mesh=None,
 ):
-    """Cost, JᵀJ and Jᵀr in the free coordinates z of a linear reparameterisation x = A z + b."""
-    cost, jtj, jtr = normal_equations(A @ z + b, problem)
+    """Cost, JᵀJ and Jᵀr in the free coordinates z of a linear reparameterisation x = A z + b
+    (summed across the devices of `mesh` when given)."""
+    x = A @ z + b
+    if mesh is None:
+        cost, jtj, jtr = normal_equations(x, problem)
+    else:
+        cost, jtj, jtr = sharded_normal_equations(x, problem, mesh)
     return cost, A.T @ jtj @ A, A.T @ jtr
 
 
 @functools.partial(
-    jax.jit, static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback")
+    jax.jit, static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh")
 )
 def solve_grid(
     problem: GridProblem,
@@ -57,6 +64,7 @@ def solve_grid(
     gtol: float,
     max_nfev: int | None,
     callback: Callable | None = None,
+    mesh=None,
 ):
     """Bounded trust-region solve of the c2 fit in free coordinates (one compiled function).
 
@@ -68,7 +76,7 @@ def solve_grid(
         z0,
         lower,
         upper,
-        args=(problem, A, b),
+        args=(problem, A, b, mesh),
         ftol=ftol,
         xtol=xtol,
         gtol=gtol,
@@ -78,7 +86,7 @@ def solve_grid(
     )
 
 
-@jax.jit
-def cost_at(z, problem: GridProblem, A, b) -> Float[Array, ""]:
+@functools.partial(jax.jit, static_argnames="mesh")
+def cost_at(z, problem: GridProblem, A, b, mesh=None) -> Float[Array, ""]:
     """½‖r‖² at z (one data pass, compiled once per shape)."""
-    return free_normal_equations(jnp.asarray(z), problem, A, b)[0]
+    return free_normal_equations(jnp.asarray(z), problem, A, b, mesh)[0]

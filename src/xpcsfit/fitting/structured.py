@@ -189,17 +189,20 @@ class GridProblem(eqx.Module):
 
 
 def make_grid_problem(
-    g2, sigma, t, phi, q, L, *, mode: str, convention: str, chunk_pairs: int | None = None
+    g2, sigma, t, phi, q, L, *, mode: str, convention: str, chunk_pairs: int | None = None,
+    chunk_multiple: int = 1,
 ) -> GridProblem:
     """Flatten c2 (n_phi, n_t, n_t) and σ into a `GridProblem` with chunks of `chunk_pairs` pairs.
 
-    `chunk_pairs=None` uses one chunk holding all n_t² pairs (no padding).
+    `chunk_pairs=None` uses one chunk holding all n_t² pairs (no padding); the number of
+    chunks is padded up to a multiple of `chunk_multiple` (e.g. the number of devices).
     """
     g2 = jnp.asarray(g2)
     n_phi, n_t, _ = g2.shape
     n_pairs = n_t * n_t
     size = n_pairs if chunk_pairs is None else max(1, min(int(chunk_pairs), n_pairs))
     n_chunks = -(-n_pairs // size)
+    n_chunks = -(-n_chunks // chunk_multiple) * chunk_multiple
     pad = n_chunks * size - n_pairs
     off_diag = (1.0 - jnp.eye(n_t, dtype=g2.dtype)).reshape(1, -1)
     weight = off_diag / jnp.asarray(sigma, dtype=g2.dtype).reshape(n_phi, -1) ** 2
