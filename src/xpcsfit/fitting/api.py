@@ -18,6 +18,8 @@ from ..physics.parameters import ParameterSpace
 from ..solvers.covariance import covariance
 from .chunking import check_grid_chunks, should_stratify
 from .config import FitConfig
+from .defended import defended_solve
+from .defense import DefenseConfig, should_activate
 from .functional import fit_arrays
 from .hybrid import (
     DEFAULT_STREAM_CHUNK_POINTS,
@@ -176,6 +178,15 @@ def fit(
     )
 
     stream_report: dict[str, Any] = {}
+    dcfg = DefenseConfig.from_mapping(cfg.section("anti_degeneracy"))
+    defense_active, defense_reason = should_activate(cfg.analysis_mode, n, reparam.mode,
+                                                     dcfg.enable)
+    if defense_active and (streaming or mesh is not None):
+        defense_active = False
+        defense_reason = "layers are not wired into hybrid_streaming / multi-device yet"
+    defense_layers: dict[str, Any] = {"fourier": {"ran": reparam.mode == "fourier"}}
+    if dcfg.unknown_keys:
+        notes.append("config keys not used by xpcsfit (ignored): " + ", ".join(dcfg.unknown_keys))
 
     def solve(start):
         if streaming:
@@ -186,6 +197,13 @@ def fit(
                 gtol=cfg.gtol, callback=callback)
             stream_report.update(info["report"])
             return to_original_coordinates(res_n, info["span"], info["base"])
+        if defense_active:
+            res, layers = defended_solve(
+                problem, A, b, lower, upper, start, dcfg=dcfg, n_phi=n,
+                n_physical=space.n_physical, n_points=n_points,
+                phi_index=space.full_names.index("phi0"), solve_kw=solve_kw)
+            defense_layers.update(layers)
+            return res
         return solve_grid(problem, A, b, jnp.asarray(lower), jnp.asarray(upper),
                           jnp.asarray(start), **solve_kw)
 
@@ -262,7 +280,8 @@ def fit(
         "analysis_mode": cfg.analysis_mode,
         "per_angle_mode": reparam.mode,
         "n_free_parameters": n_free,
-        "defense": {"active": False, "reason": "anti-degeneracy layers not enabled"},
+        "defense": {"active": defense_active, "reason": defense_reason,
+                    "layers": defense_layers if defense_active else {}},
         "sigma_is_default": bool(data.sigma_is_default),
         "symmetric_data": symmetric,
         "covariance_scale": cov_scale,

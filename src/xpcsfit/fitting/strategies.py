@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..solvers.trust_region import trust_region_solve
+from .defense.cv_penalty import cv_penalty_rows, with_penalty
 from .sharded import sharded_normal_equations
 from .structured import GridProblem, normal_equations
 
@@ -49,7 +50,9 @@ def free_normal_equations(
 
 
 @functools.partial(
-    jax.jit, static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh")
+    jax.jit,
+    static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh", "penalty",
+                     "monitor"),
 )
 def solve_grid(
     problem: GridProblem,
@@ -65,14 +68,23 @@ def solve_grid(
     max_nfev: int | None,
     callback: Callable | None = None,
     mesh=None,
+    penalty: tuple | None = None,
+    monitor: tuple | None = None,
 ):
     """Bounded trust-region solve of the c2 fit in free coordinates (one compiled function).
 
     Compiled once per (shapes, mode, convention, chunking, tolerances); new data of the
-    same shapes reuse it.
+    same shapes reuse it. `penalty` = (λ, MSE, n_points, n_phi) adds the L3 CV rows;
+    `monitor` = (split, threshold, patience) runs the L4 gradient monitor in the loop.
     """
+    evaluate = free_normal_equations
+    if penalty is not None:
+        lam, mse, n_points, n_phi = penalty
+        evaluate = with_penalty(
+            free_normal_equations,
+            lambda z: cv_penalty_rows(A @ z + b, n_phi, lam=lam, mse=mse, n_points=n_points))
     return trust_region_solve(
-        free_normal_equations,
+        evaluate,
         z0,
         lower,
         upper,
@@ -83,6 +95,7 @@ def solve_grid(
         max_nfev=max_nfev,
         x_scale="jac",
         callback=callback,
+        monitor=monitor,
     )
 
 

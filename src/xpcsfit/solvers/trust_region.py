@@ -52,6 +52,8 @@ class SolverResult(eqx.Module):
     status: Int[Array, ""]
     success: Bool[Array, ""]
     active_mask: Int[Array, " n"]
+    monitor_trigger: Int[Array, ""] = None
+    monitor_ratio: Float[Array, ""] = None
 
     @property
     def message(self) -> str:
@@ -72,6 +74,9 @@ class _State(eqx.Module):
     status: Array  # -2 running, else final scipy status
     step_norm: Array
     iteration: Array
+    mon_run: Array  # consecutive accepted iterations with a low block-gradient ratio
+    mon_trigger: Array  # iteration at which the monitor fired, −1 if never
+    mon_ratio: Array
 
 
 # ---------------------------------------------------------------- bounds helpers
@@ -313,6 +318,7 @@ def trust_region_solve(
     x_scale: str | Any = "jac",
     callback: Callable | None = None,
     n_rows: int | None = None,
+    monitor: tuple[int, float, int] | None = None,
 ) -> SolverResult:
     """Bounded trust-region reflective minimisation of ½‖r‖² from Gram sums.
 
@@ -325,6 +331,10 @@ def trust_region_solve(
     - `x_scale`: "jac" (inverse column norms of J, non-decreasing) or an array.
     - `callback`: optional host function ``f(iteration, cost, step_norm, radius)``.
     - `n_rows`: number of residuals if known (sets the rank cut-off eps·rows·s_max).
+    - `monitor`: optional (split, threshold, patience): track the block-gradient ratio
+      ‖g[split:]‖/‖g[:split]‖ at each accepted iteration and record (in
+      `monitor_trigger`) the iteration at which it has stayed below `threshold` for
+      `patience` consecutive iterations (−1 if never).
 
     **Returns:** a `SolverResult`.
     """
@@ -357,7 +367,9 @@ def trust_region_solve(
     status0 = jnp.where(finite0, status0, 0)
     state = _State(x=x, cost=cost, jtj=jtj, g=g, scale_inv=scale_inv, delta=delta,
                    alpha=jnp.asarray(0.0), nfev=jnp.asarray(1), njev=jnp.asarray(1),
-                   status=status0, step_norm=jnp.asarray(0.0), iteration=jnp.asarray(0))
+                   status=status0, step_norm=jnp.asarray(0.0), iteration=jnp.asarray(0),
+                   mon_run=jnp.asarray(0), mon_trigger=jnp.asarray(-1),
+                   mon_ratio=jnp.asarray(jnp.nan))
 
     def body(st: _State) -> _State:
         v, dv = cl_scaling(st.x, st.g, lower, upper)
@@ -402,13 +414,24 @@ def trust_region_solve(
         v_acc, _ = cl_scaling(x_acc, g_acc, lower, upper)
         g_stop = accept & (jnp.max(jnp.abs(g_acc * v_acc)) < gtol)
         status = jnp.where(term > 0, term, jnp.where(g_stop, 1, jnp.where(nfev >= max_nfev, 0, -2)))
+        if monitor is not None:
+            split, threshold, patience = monitor
+            ratio = jnp.linalg.norm(g_acc[split:]) / jnp.maximum(
+                jnp.linalg.norm(g_acc[:split]), 1e-300)
+            run = jnp.where(accept, jnp.where(ratio < threshold, st.mon_run + 1, 0), st.mon_run)
+            trigger = jnp.where((st.mon_trigger < 0) & (run >= patience), st.iteration,
+                                st.mon_trigger)
+            ratio = jnp.where(accept, ratio, st.mon_ratio)
+        else:
+            run, trigger, ratio = st.mon_run, st.mon_trigger, st.mon_ratio
         if callback is not None:
             jax.debug.callback(callback, st.iteration, cost_acc, jnp.where(accept, step_norm, 0.0),
                                delta_next)
         new = _State(x=x_acc, cost=cost_acc, jtj=jtj_acc, g=g_acc, scale_inv=scale_inv,
                      delta=delta_next, alpha=alpha_next, nfev=nfev,
                      njev=st.njev + accept.astype(st.njev.dtype), status=status,
-                     step_norm=jnp.where(accept, step_norm, 0.0), iteration=st.iteration + 1)
+                     step_norm=jnp.where(accept, step_norm, 0.0), iteration=st.iteration + 1,
+                     mon_run=run, mon_trigger=trigger, mon_ratio=ratio)
         done = st.status != -2  # freeze finished members (matters under vmap)
         return jax.tree.map(lambda old, nw: jnp.where(done, old, nw), st, new)
 
@@ -418,4 +441,5 @@ def trust_region_solve(
         x=final.x, cost=final.cost, grad=final.g, jtj=final.jtj, nfev=final.nfev,
         njev=final.njev, status=status, success=status > 0,
         active_mask=active_constraints(final.x, lower, upper, xtol),
+        monitor_trigger=final.mon_trigger, monitor_ratio=final.mon_ratio,
     )
