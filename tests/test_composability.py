@@ -50,6 +50,8 @@ def test_grad_of_fitted_d0_wrt_q_matches_refits():
     cfg = FitConfig(analysis_mode="static_isotropic", per_angle_mode="individual", **TIGHT)
     q = data.q
     grad = jax.grad(_fitted_d0)(q, data, cfg)
+    _, tangent = jax.jvp(lambda qq: _fitted_d0(qq, data, cfg), (q,), (jnp.ones_like(q),))
+    np.testing.assert_allclose(tangent, grad, rtol=1e-10)
     h = 1e-4 * q
     f = jax.jit(_fitted_d0, static_argnums=2)
     # 4-point central stencil: truncation O(h⁴) ~ 1e-16 relative; refit noise with
@@ -112,6 +114,8 @@ def test_least_squares_grad_on_misra1a():
         return res.x
 
     jac = jax.jacrev(solution)(y)
+    # Forward mode (jvp/jacfwd) comes from the same implicit rule: identical to reverse.
+    np.testing.assert_allclose(jax.jacfwd(solution)(y), jac, rtol=1e-10, atol=1e-14)
     f = jax.jit(solution)
     # Misra1a is ill-conditioned: refits resolve b to ~1e-10 relative, so the stencil step
     # must be large for refit noise/h to stay below 1e-6; the solution is smooth in y, so
