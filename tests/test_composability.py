@@ -45,23 +45,31 @@ def _fitted_d0(q, data, cfg):
     return fit_arrays(moved, cfg).parameters[2 * data.n_phi]
 
 
-def test_grad_of_fitted_d0_wrt_q_matches_refits():
-    data, _ = _static_case(3, n_t=40, noise=0.005)
-    cfg = FitConfig(analysis_mode="static_isotropic", per_angle_mode="individual", **TIGHT)
+def test_grad_of_fitted_shear_rate_wrt_q_matches_refits():
+    """Laminar flow, 3 angles: d γ̇0/dq by the implicit rule vs refits, and vs physics."""
+    data, _ = make_case("laminar_flow", n_phi=3, n_t=24, noise=0.005, seed=3)
+    cfg = FitConfig(analysis_mode="laminar_flow", per_angle_mode="individual", **TIGHT,
+                    initial_values=(("D0", 4e3), ("gamma_dot_t0", 3e-4), ("alpha", 0.7),
+                                    ("beta", 0.5), ("phi0", 4.0)))
+    index = 2 * data.n_phi + 3  # gamma_dot_t0
+
+    def shear_rate(q):
+        moved = data.__class__(data.g2, data.sigma, data.t, data.phi, q, data.L, data.dt)
+        return fit_arrays(moved, cfg).parameters[index]
+
     q = data.q
-    grad = jax.grad(_fitted_d0)(q, data, cfg)
-    _, tangent = jax.jvp(lambda qq: _fitted_d0(qq, data, cfg), (q,), (jnp.ones_like(q),))
+    grad = jax.grad(shear_rate)(q)
+    _, tangent = jax.jvp(shear_rate, (q,), (jnp.ones_like(q),))
     np.testing.assert_allclose(tangent, grad, rtol=1e-10)
-    h = 1e-4 * q
-    f = jax.jit(_fitted_d0, static_argnums=2)
-    # 4-point central stencil: truncation O(h⁴) ~ 1e-16 relative; refit noise with
-    # tolerances 1e-14 ~ 1e-12 relative in D0, divided by h/q = 1e-4 → ~1e-8.
-    fd = (8 * (f(q + h, data, cfg) - f(q - h, data, cfg))
-          - (f(q + 2 * h, data, cfg) - f(q - 2 * h, data, cfg))) / (12 * h)
+    f = jax.jit(shear_rate)
+    h = 1e-3 * q
+    # 4-point central stencil: truncation O(h⁴) ~ 1e-12 relative; refit noise at
+    # tolerances 1e-14 is ~1e-12 relative in γ̇0, divided by h/q = 1e-3 → ~1e-9.
+    fd = (8 * (f(q + h) - f(q - h)) - (f(q + 2 * h) - f(q - 2 * h))) / (12 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-5)
-    # Physics check: only q²·D0 is identified, so d(D0)/dq ≈ −2·D0/q.
-    d0 = f(q, data, cfg)
-    np.testing.assert_allclose(grad, -2 * d0 / q, rtol=1e-2)
+    # The model depends on q only through q·γ̇ and q²·D, so γ̇0(q) = γ̇0(q0)·q0/q exactly:
+    # d γ̇0/dq = −γ̇0/q.
+    np.testing.assert_allclose(grad, -f(q) / q, rtol=1e-6)
 
 
 def test_grad_wrt_data_matches_refits():
