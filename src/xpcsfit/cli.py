@@ -1,23 +1,224 @@
-"""The `xpcsfit` command line."""
+"""The `xpcsfit` command line: fit, simulate, config, demo.
+
+User errors (bad config, missing file or key, wrong q, frames out of range, missing extra)
+print one line on stderr and exit with code 2; library warnings print one line each.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, TextIO
+
+from .fitting.config import STRATEGIES
+from .physics.g2 import CONVENTIONS, MODES
+
+USER_ERRORS = (ValueError, ImportError, OSError)
+
+
+def _echo(*parts: Any, stream: TextIO | None = None) -> None:
+    print(*parts, file=stream or sys.stdout, flush=True)
+
+
+class Progress:
+    """Per-iteration progress on `stream` once a fit has run for `delay` seconds: iteration,
+    cost, step, elapsed time and, when the iteration limit is known, an upper bound on the
+    time left. Call it as the fit's callback."""
+
+    def __init__(self, stream: TextIO, max_iterations: int | None = None, delay: float = 1.0,
+                 interval: float = 0.2):
+        self.stream, self.max_iterations = stream, max_iterations
+        self.delay, self.interval = delay, interval
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.t0 = time.perf_counter()
+        self.last, self.shown = 0.0, False
+        self.first: tuple[int, float] | None = None
+
+    def __call__(self, *args: Any) -> None:
+        phase = ""
+        if args and isinstance(args[0], str):  # streaming warmup: (phase, iteration, loss)
+            phase, args = args[0] + " ", args[1:]
+        iteration, cost = int(args[0]), float(args[1])
+        step = f"  step {float(args[2]):.2e}" if len(args) > 2 else ""
+        now = time.perf_counter()
+        if self.first is None or iteration < self.first[0]:
+            self.first = (iteration, now)  # rate from here on: compilation excluded
+        elapsed = now - self.t0
+        if elapsed < self.delay or now - self.last < self.interval:
+            return
+        self.last, self.shown = now, True
+        eta = ""
+        done = iteration - self.first[0]
+        if self.max_iterations and not phase and done > 0:
+            rate = (now - self.first[1]) / done
+            eta = f"  ETA ≤ {max(self.max_iterations - iteration - 1, 0) * rate:.0f} s"
+        line = f"  {phase}iteration {iteration:4d}  cost {cost:.6e}{step}  {elapsed:6.1f} s{eta}"
+        self.stream.write(("\r" + line.ljust(88)) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the progress line (a newline on a terminal)."""
+        if self.shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _set(tree: dict, path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = tree.get(key)
+        if not isinstance(node, dict):
+            node = tree[key] = {}
+        tree = node
+    tree[leaf] = value
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import xpcsfit
+
+    from .io.dataset import load_dataset
+    from .io.results import summary_lines, write_results
+    from .io.yaml_config import config_from_dict, read_config_file
+
+    cfg_path = Path(args.config)
+    raw = copy.deepcopy(read_config_file(cfg_path))
+    if args.strategy:
+        _set(raw, "optimization.nlsq.strategy", args.strategy)
+    if args.convention:
+        _set(raw, "physics.convention", args.convention)
+    loaded = config_from_dict(raw, cfg_path.parent, cfg_path)
+    if args.multistart is not None and args.multistart < 1:
+        raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
+    data, dataset = load_dataset(loaded, args.data)
+    _echo(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹ "
+          f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
+          f"{dataset['end_frame']}, {data.n_phi} angles × {data.n_t}² = {data.n_points:,} points")
+    progress = Progress(sys.stderr, loaded.fit.max_nfev)
+    if args.multistart:
+        _echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
+              f"starts …")
+        result = xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=args.multistart)
+    else:
+        _echo(f"fitting {loaded.fit.analysis_mode} (the first fit of a shape compiles) …")
+        result = xpcsfit.fit(data, loaded.fit, callback=progress)
+    progress.finish()
+    for line in summary_lines(result):
+        _echo(line)
+    _echo(f"time: {result.execution_time:.2f} s")
+    out = Path(args.output_dir)
+    paths = write_results(out, result, data, loaded.fit, dataset=dataset, config_echo=raw)
+    figures = _plots(out, args.no_plots)
+    _echo(f"wrote {', '.join(str(p) for p in paths.values())}"
+          + (f" and {len(figures)} figures" if figures else ""))
+    return 0
+
+
+def _plots(out: Path, skip: bool) -> list[Path]:
+    from .io._optional import available
+
+    if skip:
+        return []
+    if not available("matplotlib"):
+        _echo("note: matplotlib not installed, no figures (pip install 'xpcsfit[plot]')",
+              stream=sys.stderr)
+        return []
+    from .io.plots import plot_results
+
+    return plot_results(out)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .demo import demo_problem
+    from .io.simulated import simulate_files
+
+    if args.n_t < 2 or args.n_phi < 1:
+        raise ValueError(f"--n-t/--n-phi: need n_t >= 2 and n_phi >= 1, got {args.n_t}, "
+                         f"{args.n_phi}")
+    problem = demo_problem(args.mode, args.n_phi, args.n_t, args.seed)
+    if args.noise is not None:
+        problem["noise"] = args.noise
+    paths = simulate_files(args.output_dir, **problem)
+    _echo(f"wrote {paths['data']} (APS-U layout), {paths['config']} and {paths['truth']}")
+    _echo(f"next: xpcsfit fit --config {paths['config']} --output-dir "
+          f"{Path(args.output_dir) / 'results'}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .io.template import config_template
+
+    text = config_template(args.mode)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    if path.exists() and not args.force:
+        raise ValueError(f"--output: {path} exists (use --force to overwrite)")
+    path.write_text(text, encoding="utf-8")
+    _echo(f"wrote {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(write=_echo, output_dir=args.output_dir, plots=not args.no_plots)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `xpcsfit`."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="xpcsfit", description="Fit the homodyne two-time XPCS correlation model.")
+    parser.add_argument("--version", action="version", version=f"xpcsfit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("fit", help="fit the data a YAML config describes and write results")
+    p.add_argument("--config", required=True, help="homodyne-layout YAML (or JSON) config")
+    p.add_argument("--data", help="HDF5 file (APS or APS-U); overrides the config's file")
+    p.add_argument("--output-dir", default="xpcsfit-results", help="result directory")
+    p.add_argument("--strategy", choices=STRATEGIES, help="override optimization.nlsq.strategy")
+    p.add_argument("--convention", choices=CONVENTIONS, help="override physics.convention")
+    p.add_argument("--multistart", type=int, metavar="N", help="fit from N Latin-hypercube starts")
+    p.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    p = sub.add_parser("simulate", help="write simulated data (APS-U HDF5) and a matching config")
+    p.add_argument("--output-dir", default="xpcsfit-simulated")
+    p.add_argument("--mode", choices=MODES, default="laminar_flow")
+    p.add_argument("--n-phi", type=int, default=23, help="number of angles")
+    p.add_argument("--n-t", type=int, default=200, help="number of frames")
+    p.add_argument("--noise", type=float, help="noise standard deviation (default 0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("config", help="write a commented config template")
+    p.add_argument("--mode", choices=MODES, default="laminar_flow")
+    p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p = sub.add_parser("demo", help="simulate, load, fit and plot a laminar-flow dataset")
+    p.add_argument("--output-dir", default="xpcsfit-demo")
+    p.add_argument("--no-plots", action="store_true")
+    return parser
+
+
+COMMANDS = {"fit": _cmd_fit, "simulate": _cmd_simulate, "config": _cmd_config,
+            "demo": _cmd_demo}
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _echo(f"xpcsfit: warning: {message}", stream=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `xpcsfit` command; returns the exit code."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(prog="xpcsfit", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"xpcsfit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="fit bundled synthetic laminar-flow data and print the result")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from .demo import run_demo
-
-        run_demo(write=lambda line: print(line, file=sys.stdout, flush=True))
-        return 0
-    return 2
+    """Entry point of the `xpcsfit` command; returns the exit code (2: user error)."""
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return COMMANDS[args.command](args)
+        except USER_ERRORS as err:
+            message = " ".join(str(err).split()) or type(err).__name__
+            _echo(f"xpcsfit: error: {message}", stream=sys.stderr)
+            return 2

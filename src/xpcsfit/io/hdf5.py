@@ -1,0 +1,195 @@
+"""Read two-time correlation matrices from APS HDF5 files (old APS and APS-U layouts).
+
+Old APS: `xpcs/dqlist` and `xpcs/dphilist` hold q and φ of each matrix in
+`exchange/C2T_all/*` (keys in sorted order). APS-U: `xpcs/qmap/dynamic_v_list_dim0` (q) and
+`…_dim1` (φ) span a grid; the matrices `xpcs/twotime/correlation_map/*` (sorted keys) belong
+to the bins `xpcs/twotime/processed_bins` (1-based: q index = (bin−1) // n_φ, φ index =
+(bin−1) % n_φ). Matrices are stored as one triangle: c2 = half + halfᵀ, diagonal halved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ._optional import require
+
+logger = logging.getLogger(__name__)
+
+Q_REL_TOL = 0.10
+"""A file q farther than 10% from the configured q is an error, not a silent match."""
+APS_U, APS_OLD = "aps_u", "aps_old"
+_U_Q, _U_PHI = "xpcs/qmap/dynamic_v_list_dim0", "xpcs/qmap/dynamic_v_list_dim1"
+_U_MAPS, _U_BINS = "xpcs/twotime/correlation_map", "xpcs/twotime/processed_bins"
+_OLD_Q, _OLD_PHI, _OLD_MAPS = "xpcs/dqlist", "xpcs/dphilist", "exchange/C2T_all"
+
+
+@dataclasses.dataclass(frozen=True)
+class RawC2:
+    """Full c2 matrices of one q: `c2` (n_phi, n_t, n_t) in file order, `phi` [deg],
+    `q` [Å⁻¹] (the file's value), `q_available` (every q of the file), `layout`,
+    `keys` (dataset names), `n_frames` (frames stored in the file)."""
+
+    c2: np.ndarray
+    phi: np.ndarray
+    q: float
+    q_available: np.ndarray
+    layout: str
+    keys: tuple[str, ...]
+    n_frames: int
+
+
+def full_from_triangle(half: np.ndarray) -> np.ndarray:
+    """The symmetric matrix stored as one triangle: half + halfᵀ with the diagonal halved."""
+    full = half + half.T
+    idx = np.arange(half.shape[0])
+    full[idx, idx] *= 0.5
+    return full
+
+
+def _natural(key: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
+
+
+def _dataset(f, path: str, file: Path, layout: str) -> np.ndarray:
+    if path not in f:
+        raise ValueError(f"{path}: missing in {file} ({layout} layout)")
+    return np.asarray(f[path][()], dtype=np.float64).ravel()
+
+
+def _map_keys(f, path: str, file: Path, layout: str) -> list[str]:
+    if path not in f:
+        raise ValueError(f"{path}: missing in {file} ({layout} layout)")
+    keys = sorted(f[path].keys(), key=_natural)
+    if not keys:
+        raise ValueError(f"{path}: no correlation matrices in {file}")
+    return keys
+
+
+def detect_layout(f, file: Path) -> str:
+    """"aps_u" or "aps_old" from the groups present, else ValueError listing what is missing."""
+    if "xpcs/twotime" in f or "xpcs/qmap" in f:
+        return APS_U
+    if "exchange" in f or "xpcs/dqlist" in f:
+        return APS_OLD
+    raise ValueError(f"{file}: not an APS two-time file: neither {_U_MAPS} (APS-U) nor "
+                     f"{_OLD_MAPS} (old APS) found; top-level keys {sorted(f.keys())}")
+
+
+def select_q(q_values: np.ndarray, q_target: float | None, file: Path) -> float:
+    """The file q nearest to `q_target`; with no target, the only q of the file."""
+    choices = np.unique(q_values)
+    if q_target is None:
+        if choices.size != 1:
+            raise ValueError(f"analyzer_parameters.scattering.wavevector_q: required, {file} "
+                             f"holds {choices.size} q values {choices.tolist()}")
+        return float(choices[0])
+    best = float(choices[np.argmin(np.abs(choices - q_target))])
+    if abs(best - q_target) > Q_REL_TOL * q_target:
+        raise ValueError(f"analyzer_parameters.scattering.wavevector_q: {q_target!r} Å⁻¹ is not "
+                         f"within {Q_REL_TOL:.0%} of any q in {file}; available "
+                         f"{[float(f'{q:.6g}') for q in choices]}")
+    return best
+
+
+def frame_window(n_frames: int, start_frame: int, end_frame: int, file: Path) -> slice:
+    """0-based slice of 1-based inclusive frames (end −1 = last); ValueError if outside."""
+    end = n_frames if end_frame == -1 else end_frame
+    if not 1 <= start_frame <= n_frames:
+        raise ValueError(f"analyzer_parameters.start_frame: {start_frame!r} is outside the "
+                         f"{n_frames} frames of {file} (1..{n_frames})")
+    if end > n_frames:
+        raise ValueError(f"analyzer_parameters.end_frame: {end_frame!r} exceeds the {n_frames} "
+                         f"frames of {file} (use -1 for the last frame)")
+    if end - start_frame + 1 < 2:
+        raise ValueError(f"analyzer_parameters.end_frame: frames {start_frame}..{end} leave "
+                         f"fewer than 2 time points")
+    return slice(start_frame - 1, end)
+
+
+def _read_matrices(group, keys: list[str], frames_of, file: Path) -> tuple[np.ndarray, int]:
+    """Full matrices of `keys` restricted to the frame window `frames_of(n_frames)`."""
+    n_frames = None
+    out = []
+    for key in keys:
+        ds = group[key]
+        if ds.ndim != 2 or ds.shape[0] != ds.shape[1]:
+            raise ValueError(f"{group.name}/{key}: expected a square matrix, got shape {ds.shape}")
+        if n_frames is None:
+            n_frames = ds.shape[0]
+            window = frames_of(n_frames)
+        elif ds.shape[0] != n_frames:
+            raise ValueError(f"{group.name}/{key}: shape {ds.shape} differs from the "
+                             f"{n_frames}×{n_frames} of the other matrices")
+        half = np.asarray(ds[window, window], dtype=np.float64)
+        if np.any(np.tril(half, -1)) and np.any(np.triu(half, 1)):
+            raise ValueError(f"{group.name}/{key}: expected one stored triangle (half matrix), "
+                             f"found values on both sides of the diagonal")
+        out.append(full_from_triangle(half))
+    return np.stack(out), int(n_frames)
+
+
+def _index_aps_u(f, file: Path) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """q and φ of each matrix (keys sorted) of an APS-U file, via the processed bins."""
+    q_grid = _dataset(f, _U_Q, file, APS_U)
+    phi_grid = _dataset(f, _U_PHI, file, APS_U)
+    keys = _map_keys(f, _U_MAPS, file, APS_U)
+    bins = _dataset(f, _U_BINS, file, APS_U).astype(np.int64) - 1
+    if bins.size != len(keys):
+        raise ValueError(f"{_U_BINS}: {bins.size} bins for {len(keys)} matrices in {_U_MAPS} "
+                         f"of {file}")
+    n_phi = phi_grid.size
+    if np.any(bins < 0) or np.any(bins >= q_grid.size * n_phi):
+        raise ValueError(f"{_U_BINS}: bins must lie in 1..{q_grid.size * n_phi} "
+                         f"(n_q × n_φ), got {(bins + 1).tolist()}")
+    return q_grid[bins // n_phi], phi_grid[bins % n_phi], keys, _U_MAPS
+
+
+def _index_aps_old(f, file: Path) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """q and φ of each matrix (keys sorted) of an old APS file."""
+    q_list = _dataset(f, _OLD_Q, file, APS_OLD)
+    phi_list = _dataset(f, _OLD_PHI, file, APS_OLD)
+    keys = _map_keys(f, _OLD_MAPS, file, APS_OLD)
+    if not q_list.size == phi_list.size == len(keys):
+        raise ValueError(f"{_OLD_Q}/{_OLD_PHI}: {q_list.size} q and {phi_list.size} φ values for "
+                         f"{len(keys)} matrices in {_OLD_MAPS} of {file}")
+    return q_list, phi_list, keys, _OLD_MAPS
+
+
+def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_frame: int = -1
+              ) -> tuple[RawC2, slice]:
+    """Read the full matrices at the file q nearest to `q` [Å⁻¹], frames
+    `start_frame..end_frame` (1-based, inclusive, −1 = last), only that block from disk.
+
+    Raises ValueError naming the missing key, the wrong q or the bad frame.
+    """
+    h5py = require("h5py")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"experimental_data.data_file_name: file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+    window: list[slice] = []
+
+    def frames_of(n_frames: int) -> slice:
+        window.append(frame_window(n_frames, start_frame, end_frame, path))
+        return window[-1]
+
+    with f:
+        layout = detect_layout(f, path)
+        index = _index_aps_u if layout == APS_U else _index_aps_old
+        q_of, phi_of, keys, group = index(f, path)
+        q_sel = select_q(q_of, q, path)
+        chosen = np.flatnonzero(q_of == q_sel)
+        c2, n_frames = _read_matrices(f[group], [keys[i] for i in chosen], frames_of, path)
+    raw = RawC2(c2=c2, phi=phi_of[chosen], q=q_sel, q_available=np.unique(q_of), layout=layout,
+                keys=tuple(keys[i] for i in chosen), n_frames=n_frames)
+    logger.info("read %d matrices at q = %g Å⁻¹ from %s (%s layout)", raw.c2.shape[0], raw.q,
+                path, raw.layout)
+    return raw, window[0]

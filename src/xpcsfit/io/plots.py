@@ -1,0 +1,153 @@
+"""Figures of a fit from its result files (fitted_data.npz, parameters.json): per-angle
+experimental / fit / residual heatmaps, cuts at fixed t1, and a parameter table."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._optional import require
+from .results import FITTED, PARAMETERS
+from .template import UNITS
+
+logger = logging.getLogger(__name__)
+
+DPI = 150
+_LABELS = {"D0": "D₀", "alpha": "α", "D_offset": "D_offset", "gamma_dot_t0": "γ̇₀",
+           "beta": "β", "gamma_dot_t_offset": "γ̇_offset", "phi0": "φ₀"}
+
+
+def _pyplot():
+    matplotlib = require("matplotlib")
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+                         "figure.dpi": DPI})
+    return plt
+
+
+def _heatmaps(plt, out: Path, d: dict[str, np.ndarray]) -> list[Path]:
+    """One figure per angle: experimental and fit on a shared colour scale, and the residual
+    in units of σ (blank on the unfitted diagonal). One figure is reused (data swapped in), which keeps 20+ angles quick."""
+    t, phi = d["t"], d["phi"]
+    off = ~np.eye(t.size, dtype=bool)
+    extent = (t[0], t[-1], t[0], t[-1])
+    sigma = np.broadcast_to(d["sigma"], d["c2_exp"].shape)
+    fig = plt.figure(figsize=(11.0, 3.7))
+    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 0.05, 0.42, 1, 0.05], left=0.05,
+                            right=0.94, bottom=0.14, top=0.84, wspace=0.25)
+    axes = [fig.add_subplot(grid[0, k]) for k in (0, 1, 4)]
+    titles = ("experimental c₂", "fit c₂", "residual (exp − fit)/σ")
+    images = []
+    for ax, title, cmap in zip(axes, titles, ("viridis", "viridis", "RdBu_r"), strict=True):
+        images.append(ax.imshow(np.zeros((t.size, t.size)), origin="lower", extent=extent,
+                                cmap=cmap, interpolation="nearest", aspect="equal"))
+        ax.set_title(title)
+        ax.set_xlabel("t₂ [s]")
+        ax.set_ylabel("t₁ [s]")
+    axes[1].tick_params(labelleft=False)  # shares the experimental panel's axes
+    axes[1].set_ylabel("")
+    bars = [fig.colorbar(images[1], cax=fig.add_subplot(grid[0, 2]), label="c₂"),
+            fig.colorbar(images[2], cax=fig.add_subplot(grid[0, 5]), label="(c₂ − fit)/σ")]
+    heading = fig.suptitle("")
+    paths = []
+    for a in range(phi.size):
+        exp, fit = d["c2_exp"][a], d["c2_fit"][a]
+        z = np.where(off, d["residuals"][a] / sigma[a], np.nan)  # diagonal: not fitted
+        lo, hi = np.percentile(np.concatenate([exp[off], fit[off]]), [0.5, 99.5])
+        zmax = max(3.0, float(np.percentile(np.abs(z[off]), 99.5)))
+        for image, img, lim in zip(images, (exp, fit, z), ((lo, hi), (lo, hi), (-zmax, zmax)),
+                                   strict=True):
+            image.set_data(img)
+            image.set_clim(*lim)
+        for bar, image in zip(bars, images[1:], strict=True):
+            bar.update_normal(image)
+        heading.set_text(f"φ = {phi[a]:.1f}°  (angle {a + 1} of {phi.size})")
+        path = out / f"c2_heatmap_phi{a:02d}.png"
+        fig.savefig(path, dpi=DPI)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _cuts(plt, out: Path, d: dict[str, np.ndarray], n_angles: int = 4) -> Path:
+    t, phi = d["t"], d["phi"]
+    angles = np.unique(np.linspace(0, phi.size - 1, min(n_angles, phi.size)).round().astype(int))
+    rows = np.unique(np.linspace(0, t.size // 2, 3).round().astype(int))
+    fig, axes = plt.subplots(1, angles.size, figsize=(3.2 * angles.size + 0.6, 3.2),
+                             sharey=True, squeeze=False, constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, a in zip(axes[0], angles, strict=True):
+        for k, i in enumerate(rows):
+            lag = t[i + 1:] - t[i]
+            ax.plot(lag, d["c2_exp"][a, i, i + 1:], "o", ms=2.5, alpha=0.6, color=colors[k],
+                    label=f"t₁ = {t[i]:.3g} s")
+            ax.plot(lag, d["c2_fit"][a, i, i + 1:], "-", lw=1.4, color=colors[k])
+        ax.set_title(f"φ = {phi[a]:.1f}°")
+        ax.set_xscale("log")
+        ax.set_xlabel("lag t₂ − t₁ [s]")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("c₂(t₁, t₂)")
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="upper right")
+    fig.suptitle("Cuts at fixed t₁: data (points) and fit (lines)")
+    path = out / "c2_cuts.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def _table(plt, out: Path, p: dict[str, Any]) -> Path:
+    params = p["parameters"]
+    rows = [[_LABELS.get(n, n), UNITS.get(n, "-"), _fmt(v["value"]), _fmt(v["uncertainty"])]
+            for n, v in params.items() if not n.startswith(("contrast[", "offset["))]
+    for kind in ("contrast", "offset"):
+        vals = [v["value"] for n, v in params.items() if n.startswith(kind + "[")]
+        if vals:
+            rows.append([f"{kind} (per angle)", "-",
+                         f"{np.mean(vals):.4g} (mean)", f"{np.std(vals):.2g} (spread)"])
+    rows += [["χ²", "", _fmt(p["chi_squared"]), ""],
+             ["χ²_red", "", _fmt(p["reduced_chi_squared"]), ""],
+             ["quality", "", p["quality_flag"], p["convergence_status"]]]
+    fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(rows) + 0.4))
+    ax.axis("off")
+    table = ax.table(cellText=rows, colLabels=["parameter", "unit", "value", "± std. error"],
+                     loc="upper center", cellLoc="left", colLoc="left",
+                     colWidths=[0.3, 0.12, 0.29, 0.29])
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1, 1.3)
+    for (r, _), cell in table.get_celld().items():
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#e6e6e6")
+    ax.set_title(f"Fitted parameters ({p['analysis_mode']}, convention {p['convention']}, "
+                 f"{p['n_points']:,} points)", fontsize=10)
+    path = out / "parameters.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_results(out_dir: str | Path) -> list[Path]:
+    """Draw the figures of the fit whose result files are in `out_dir`; returns the PNG paths
+    (c2_heatmap_phiNN.png per angle, c2_cuts.png, parameters.png)."""
+    plt = _pyplot()
+    out = Path(out_dir)
+    for name in (FITTED, PARAMETERS):
+        if not (out / name).is_file():
+            raise ValueError(f"{out / name}: missing; write the result files first")
+    with np.load(out / FITTED, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    p = json.loads((out / PARAMETERS).read_text(encoding="utf-8"))
+    paths = _heatmaps(plt, out, d) + [_cuts(plt, out, d), _table(plt, out, p)]
+    logger.info("wrote %d figures to %s", len(paths), out)
+    return paths

@@ -1,0 +1,127 @@
+"""Result files: parameters.json, fit_report.json and fitted_data.npz in an output directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..data import XPCSData
+from ..fitting.config import FitConfig
+from ..fitting.result import OptimizationResult, _jsonable
+from ..physics.g2 import g2_model
+
+logger = logging.getLogger(__name__)
+
+PARAMETERS, REPORT, FITTED = "parameters.json", "fit_report.json", "fitted_data.npz"
+_PACKAGES = ("xpcsfit", "jax", "jaxlib", "numpy", "optax", "equinox", "h5py", "pyyaml",
+             "matplotlib")
+_model = jax.jit(g2_model, static_argnames=("mode", "convention"))
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python and of the packages a fit depends on (None: not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def fitted_model(result: OptimizationResult, data: XPCSData, config: FitConfig) -> np.ndarray:
+    """The fitted c2 grid (n_phi, n_t, n_t) at the result's parameters."""
+    n = data.n_phi
+    x = np.asarray(result.parameters)
+    return np.asarray(_model(x[2 * n:], x[:n], x[n:2 * n], data.t, data.phi, q=data.q,
+                               L=data.L, mode=config.analysis_mode, convention=config.convention))
+
+
+def parameter_summary(result: OptimizationResult, config: FitConfig) -> dict[str, Any]:
+    """The content of parameters.json: values and standard errors by name, χ², quality."""
+    names = list(result.parameter_names)
+    values = np.asarray(result.parameters, dtype=float)
+    errors = np.asarray(result.uncertainties, dtype=float)
+    return _jsonable({
+        "names": names,
+        "values": values,
+        "uncertainties": errors,
+        "parameters": {n: {"value": v, "uncertainty": e}
+                       for n, v, e in zip(names, values, errors, strict=True)},
+        "chi_squared": result.chi_squared,
+        "reduced_chi_squared": result.reduced_chi_squared,
+        "quality_flag": result.quality_flag,
+        "convergence_status": result.convergence_status,
+        "convention": config.convention,
+        "analysis_mode": config.analysis_mode,
+        "n_points": result.n_points,
+    })
+
+
+def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSData,
+                  config: FitConfig, *, dataset: dict[str, Any] | None = None,
+                  config_echo: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write `parameters.json`, `fit_report.json` and `fitted_data.npz` to `out_dir`.
+
+    fitted_data.npz: phi (n_phi,) [deg] ascending, t (n_t,) [s], c2_exp, c2_fit, residuals
+    (= c2_exp − c2_fit), each (n_phi, n_t, n_t), and sigma (same shape, or a scalar
+    when uniform). The report holds
+    `result.to_dict()`, the dataset description, the config (`config_echo`, default: the
+    dict the FitConfig was built from) and package versions. Returns the paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    c2_exp = np.asarray(data.g2)
+    c2_fit = fitted_model(result, data, config)
+    paths = {"parameters": out / PARAMETERS, "report": out / REPORT, "fitted": out / FITTED}
+    sigma = np.asarray(data.sigma)
+    if np.all(sigma == sigma.flat[0]):
+        sigma = sigma.flat[0]  # one value: stored as a scalar (broadcasts)
+    np.savez(paths["fitted"], phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
+             c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma)
+    summary = parameter_summary(result, config)
+    paths["parameters"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    report = {
+        "result": result.to_dict(),
+        "parameters": summary["parameters"],
+        "dataset": _jsonable({"n_phi": data.n_phi, "n_t": data.n_t, "n_points": data.n_points,
+                              "q": float(data.q), "L": float(data.L), "dt": float(data.dt),
+                              "phi": np.asarray(data.phi), **(dataset or {})}),
+        "config": _jsonable(config_echo if config_echo is not None
+                            else json.loads(config.source_json)),
+        "versions": versions(),
+    }
+    paths["report"].write_text(json.dumps(report, indent=2), encoding="utf-8")
+    logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths
+
+
+def summary_lines(result: OptimizationResult, truth: dict[str, float] | None = None) -> list[str]:
+    """Text lines: physical parameters ± standard errors (and truth, (fit − truth)/σ when
+    `truth` is given), then χ², reduced χ², quality, status, strategy and iterations."""
+    lines = []
+    if truth:
+        lines.append(f"{'parameter':>20} {'truth':>12} {'fit':>12} {'± std err':>12} "
+                     f"{'(fit−truth)/σ':>14}")
+    else:
+        lines.append(f"{'parameter':>20} {'fit':>12} {'± std err':>12}")
+    for name, value in result.physical().items():
+        err = result.uncertainty(name)
+        if truth:
+            z = (value - truth[name]) / err if err > 0 else float("nan")
+            lines.append(f"{name:>20} {truth[name]:12.5g} {value:12.5g} {err:12.3g} {z:14.2f}")
+        else:
+            lines.append(f"{name:>20} {value:12.5g} {err:12.3g}")
+    info = result.device_info
+    lines.append(f"χ² = {result.chi_squared:.6g}, reduced χ² = {result.reduced_chi_squared:.4f}, "
+                 f"quality = {result.quality_flag}, status = {result.convergence_status}, "
+                 f"strategy = {info.get('strategy')}, per-angle = {info.get('per_angle_mode')}, "
+                 f"iterations = {result.iterations}")
+    return lines
