@@ -1,85 +1,131 @@
-"""HYBRID_STREAMING on memory-mapped data: 23 angles, 10M (and optionally 100M) points.
+"""HYBRID_STREAMING on memory-mapped data: 23 angles, 10M and 100M points.
 
 The c2 data are generated angle by angle into a memory-mapped .npy file (never whole in
 memory), wrapped with `XPCSData.from_host` and fitted with the strategy forced to
-hybrid_streaming. Reports wall time, the phases' iterations, peak RSS and the data size.
+hybrid_streaming (default phase settings, and the smallest size once more with the opt-in
+L-BFGS warmup). Each size runs in its own process, so peak
+RSS is that case's alone. Reports wall time, the phases' iterations and passes, the time
+of one streamed pass with and without derivatives, χ²_red, the largest |fit − truth|/σ of
+the physical parameters, peak RSS and the data size.
 
-    python -m benchmarks.streaming [--points 10e6 100e6] [--warmup 100]
+    python -m benchmarks.streaming [--points 10e6 100e6] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
-import sys
 import tempfile
+import time
 from pathlib import Path
 
-from benchmarks.common import environment, print_table, write_json
+from benchmarks.common import print_table, write_results
+from benchmarks.isolate import isolated
+from benchmarks.problems import LAMINAR, NAMES, angles, config_for, contrast_offset
 
 
-def one_case(points: float, warmup: int, folder: str) -> dict:
+def write_memmap(points: float, folder: str):
+    """c2 of a 23-angle laminar case with ≈ `points` off-diagonal points, one angle at a
+    time into a .npy memory map; returns (path, t, phi)."""
     import numpy as np
 
     import xpcsfit
-    from benchmarks.common import peak_rss_gb, timed
-    from benchmarks.fit_vs_scipy import LAMINAR, config_for
 
     n_phi = 23
     n_t = int(round(0.5 + math.sqrt(points / n_phi)))
-    phi = np.linspace(-170.0, 170.0, n_phi)
+    phi = angles(n_phi)
+    contrast, offset = contrast_offset(phi)
     t = np.arange(n_t) * (20.0 / n_t)
     path = Path(folder) / f"c2_{n_t}.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n_phi, n_t, n_t))
     rng = np.random.default_rng(0)
     for a in range(n_phi):  # one angle in memory at a time
-        clean = xpcsfit.g2_model(LAMINAR, 0.3 + 0.1 * np.cos(np.deg2rad(phi[a])) ** 2, 1.0, t,
-                                 phi[a : a + 1], q=0.005, L=2e6)[0]
+        clean = xpcsfit.g2_model(LAMINAR, contrast[a], offset[a], t, phi[a : a + 1],
+                                 q=0.005, L=2e6)[0]
         noise = np.triu(rng.normal(0.0, 0.01, (n_t, n_t)), 1)
         mm[a] = np.asarray(clean) + noise + noise.T
     mm.flush()
     del mm
+    return path, t, phi
+
+
+def one_case(spec: dict) -> dict:
+    """Generate, fit and measure one size (runs in its own process)."""
+    import numpy as np
+
+    import xpcsfit
+    from benchmarks.common import peak_rss_gb
+    from xpcsfit.fitting.hybrid import HostData, StreamPass
+
+    t0 = time.perf_counter()
+    path, t, phi = write_memmap(spec["points"], spec["folder"])
+    generate_s = time.perf_counter() - t0
     data = xpcsfit.XPCSData.from_host(np.load(path, mmap_mode="r"), t, phi, q=0.005, L=2e6,
                                       sigma=0.01)
     cfg = config_for({"mode": "laminar_flow"})
-    cfg["optimization"]["nlsq"].update({"strategy": "hybrid_streaming", "hybrid_streaming": {
-        "chunk_size": 50_000, "warmup_iterations": warmup, "gauss_newton_iterations": 50}})
-    result, seconds = timed(lambda: xpcsfit.fit(data, cfg))
+    cfg["optimization"]["nlsq"]["strategy"] = "hybrid_streaming"
+    cfg["optimization"]["nlsq"]["hybrid_streaming"] = {"enable_warmup": spec["warmup"]}
+    t0 = time.perf_counter()
+    result = xpcsfit.fit(data, cfg)
+    seconds = time.perf_counter() - t0
     info = result.device_info["streaming"]
+    warm = info.get("warmup", {"iterations": 0, "loss_evaluations": 0, "reason": "off",
+                                "seconds": 0.0})
+    # One streamed pass of each kind at the solution (compiled by the fit already).
+    passes = StreamPass(HostData.from_arrays(data.g2, 0.01, t, phi, 0.005, 2e6),
+                        "laminar_flow", "paper")
+    x = np.asarray(result.parameters)
+    t0 = time.perf_counter()
+    passes.sums(x)
+    sums_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    passes.cost(x)
+    cost_s = time.perf_counter() - t0
+    phys = np.arange(2 * data.n_phi, result.parameters.shape[0])
+    err = np.abs(result.parameters[phys] - LAMINAR) / result.uncertainties[phys]
     return {"points": data.n_points, "data_gb": path.stat().st_size / 1024**3,
-            "seconds": seconds, "warmup_its": info["warmup"]["iterations"],
-            "warmup_reason": info["warmup"]["reason"], "gn_nfev": info["gauss_newton"]["nfev"],
-            "chunks": info["n_chunks"], "chi2_red": result.reduced_chi_squared,
-            "quality": result.quality_flag, "peak_rss_gb": peak_rss_gb()}
+            "generate_s": generate_s, "seconds": seconds,
+            "variant": "L-BFGS warmup + trust region" if spec["warmup"] else "trust region",
+            "warmup": spec["warmup"], "warmup_its": warm["iterations"],
+            "warmup_loss_evals": warm["loss_evaluations"], "warmup_reason": warm["reason"],
+            "warmup_s": warm["seconds"],
+            "gn_nfev": info["gauss_newton"]["nfev"], "gn_s": info["gauss_newton"]["seconds"],
+            "sums_pass_s": sums_s, "cost_pass_s": cost_s, "chunks": info["n_chunks"],
+            "chi2_red": result.reduced_chi_squared, "quality": result.quality_flag,
+            "max_err_sigma": float(np.max(err)), "worst": NAMES[int(np.argmax(err))],
+            "peak_rss_gb": peak_rss_gb(),
+            "rss_minus_data_gb": peak_rss_gb() - path.stat().st_size / 1024**3}
 
 
-def run(points, warmup):
+COLUMNS = [("points", "points", ","), ("data_gb", "data GiB", ".2f"), ("chunks", "chunks", "d"),
+           ("warmup_reason", "warmup", "s"), ("seconds", "wall s", ".1f"),
+           ("warmup_its", "warmup its", "d"),
+           ("warmup_loss_evals", "warmup loss evals", "d"), ("warmup_s", "warmup s", ".1f"),
+           ("gn_nfev", "GN passes", "d"), ("gn_s", "GN s", ".1f"),
+           ("sums_pass_s", "pass s (J)", ".2f"), ("cost_pass_s", "pass s (cost)", ".2f"),
+           ("chi2_red", "χ²_red", ".4f"), ("max_err_sigma", "max |Δ|/σ", ".2f"),
+           ("quality", "quality", "s"), ("peak_rss_gb", "peak RSS GiB", ".2f")]
+
+
+def run(quick: bool = False, points: list[float] | None = None) -> None:
+    """Fit each size in its own process (default settings: no warmup; the smallest size
+    also with the opt-in L-BFGS warmup); print the table, write results/streaming.json."""
+    sizes = points or ([2e6] if quick else [10e6, 100e6])
+    cases = [(sizes[0], True)] + [(p, False) for p in sizes]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for p in points:
-            out = subprocess.run([sys.executable, "-m", "benchmarks.streaming", "--one", str(p),
-                                  "--warmup", str(warmup), "--folder", folder],
-                                 capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"done: {p:.3g} points", flush=True)
-    table = print_table(rows, [("points", "points", ","), ("data_gb", "data GiB", ".2f"),
-                               ("chunks", "chunks", "d"), ("seconds", "wall s", ".1f"),
-                               ("warmup_its", "warmup its", "d"), ("warmup_reason", "stop", "s"),
-                               ("gn_nfev", "GN passes", "d"), ("chi2_red", "χ²_red", ".4f"),
-                               ("quality", "quality", "s"), ("peak_rss_gb", "peak RSS GiB", ".2f")])
-    print(f"wrote {write_json('streaming', {'environment': environment(), 'cases': rows, 'table': table})}")
+        for p, warmup in cases:
+            rows.append(isolated("benchmarks.streaming:one_case",
+                                 {"points": p, "folder": folder, "warmup": warmup}))
+            print(f"done: {p:.3g} points, warmup {warmup}", flush=True)
+            for path in Path(folder).glob("*.npy"):
+                path.unlink()
+    write_results("streaming", rows, print_table(rows, COLUMNS))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=float, nargs="+", default=[10e6])
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--points", type=float, nargs="+")
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one_case(args.one, args.warmup, args.folder)))
-    else:
-        run(args.points, args.warmup)
+    run(args.quick, args.points)
