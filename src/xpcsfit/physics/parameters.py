@@ -36,7 +36,7 @@ DEFAULTS = {
     "gamma_dot_t_offset": (0.0, -0.1, 0.1),
     "phi0": (0.0, -10.0, 10.0),
 }
-PER_ANGLE_MODES = ("individual", "fourier", "constant", "averaged", "auto")
+PER_ANGLE_MODES = ("individual", "fourier", "constant", "averaged", "auto", "varpro")
 
 
 def canonical_name(name: str) -> str:
@@ -199,7 +199,7 @@ class ParameterSpace:
             mode = "individual" if n < fourier_auto_threshold else "fourier"
         lo, hi = self.full_lower(), self.full_upper()
         phys = slice(2 * n, 2 * n + p)
-        if mode == "individual":
+        if mode in ("individual", "varpro"):  # varpro: c, o eliminated, individual layout
             return Reparam(mode, np.eye(self.n_full), np.zeros(self.n_full), lo, hi,
                            self.full_names)
         if mode == "fourier":

@@ -1,0 +1,136 @@
+"""per_angle_mode="varpro": contrast and offset eliminated by variable projection.
+
+g2 = o_a + c_a·K_a(θ) is affine in the per-angle values ℓ = (c, o) for fixed physical θ,
+and ∂g2/∂c_a = K_a, ∂g2/∂o_a = 1 do not depend on ℓ, so `solvers.separable` applies to
+the full-layout data pass unchanged: at every evaluation ℓ*(θ) is the exact weighted
+linear least-squares solution (a 2×2 system per angle; the full-layout Gram's ℓℓ block is
+block-diagonal), and the trust-region solver works on the 3 (static) or 7 (laminar)
+physical parameters with the exact gradient and Kaufman's Gram matrix. Each evaluation
+costs two data passes. The result is reported in the individual layout: x = (c*, o*, θ*)
+and the full JᵀJ at x, so covariances of all parameters follow as for `individual`.
+
+Bounds: ℓ* is the *unconstrained* linear solution (clipping would change the objective and
+its gradient). If a contrast or offset lands outside its bounds, the fit is still the exact
+optimum of the unconstrained-ℓ problem; `linear_bounds_report` names each such value and
+the fit records it (device_info["varpro"]) and warns. Defense layers are not applied:
+eliminating ℓ is itself the remedy for ℓ absorbing the shear signal, and the CV rows are
+not affine in ℓ.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ..solvers.separable import separable_solve
+from ..solvers.streaming import streamed_evaluate
+from ..solvers.trust_region import SolverResult
+from .hybrid import WARMUP_DEFAULTS, StreamObjective
+from .strategies import GridObjective, free_normal_equations
+from .structured import GridProblem
+
+
+def _full_pass(x, problem, mesh):
+    n = x.shape[0]
+    return free_normal_equations(x, problem, jnp.eye(n, dtype=x.dtype),
+                                 jnp.zeros(n, dtype=x.dtype), mesh)
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh"))
+def varpro_grid_solve(
+    problem: GridProblem,
+    lower: Float[Array, " n"],
+    upper: Float[Array, " n"],
+    x0: Float[Array, " n"],
+    *,
+    ftol: float,
+    xtol: float,
+    gtol: float,
+    max_nfev: int | None,
+    callback: Callable | None = None,
+    mesh=None,
+) -> SolverResult:
+    """Varpro solve over an in-memory (or sharded, with `mesh`) `GridProblem`.
+
+    `lower`, `upper`, `x0` are full-layout (2·n_phi + p,); the bounds of c and o are not
+    used (see module docstring), x0's c and o are the reference of the linear pass.
+    Compiled once per (shapes, tolerances, mesh).
+    """
+    m = 2 * problem.phi.shape[0]
+    return separable_solve(
+        lambda x, prob: _full_pass(x, prob, mesh), x0[:m], x0[m:], lower[m:], upper[m:],
+        args=(problem,), ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale="jac",
+        callback=callback)
+
+
+def varpro_host_solve(
+    host_pass: Callable[[np.ndarray], tuple[Any, Any, Any]],
+    n_phi: int,
+    lower: Float[Array, " n"],
+    upper: Float[Array, " n"],
+    x0: Float[Array, " n"],
+    **solver_kw: Any,
+) -> SolverResult:
+    """Varpro solve over a host-streamed full pass ``host_pass(x_full) -> (cost, JᵀJ, Jᵀr)``
+    (hybrid_streaming; each reduced evaluation streams the data twice; no L-BFGS warmup)."""
+    x0 = jnp.asarray(x0, dtype=jnp.float64)
+    m = 2 * int(n_phi)
+    evaluate = streamed_evaluate(host_pass, x0.shape[0])
+    return separable_solve(evaluate, x0[:m], x0[m:], jnp.asarray(lower)[m:],
+                           jnp.asarray(upper)[m:], **solver_kw)
+
+
+VARPRO_NO_DEFENSE = ("per_angle_mode varpro: contrast/offset are eliminated exactly, so the "
+                     "layers (which act on them) are not applied")
+
+
+def varpro_report(
+    x_full: Float[Array, " n"], lower: Float[Array, " n"], upper: Float[Array, " n"],
+    names: tuple[str, ...], n_phi: int, notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """device_info["varpro"]: method facts and the eliminated contrast/offset values that lie
+    outside their bounds (name → value; not clipped). Appends one warning note per value."""
+    x = np.asarray(x_full, dtype=np.float64)[: 2 * n_phi]
+    lo = np.asarray(lower, dtype=np.float64)[: 2 * n_phi]
+    hi = np.asarray(upper, dtype=np.float64)[: 2 * n_phi]
+    outside = {names[i]: float(x[i]) for i in np.flatnonzero((x < lo) | (x > hi))}
+    if notes is not None:
+        notes.extend(f"varpro: eliminated {name} = {value:.6g} is outside its bounds "
+                     "(not clipped)" for name, value in outside.items())
+    return {"linear_parameters": "eliminated (exact weighted linear least squares per angle)",
+            "gram": "Kaufman", "passes_per_evaluation": 2, "outside_bounds": outside}
+
+
+def varpro_solve(
+    objective: Any,
+    start: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    n_phi: int,
+) -> SolverResult:
+    """The fit's varpro branch: a full-layout `SolverResult` (see `separable_solve`).
+
+    `objective` is the fit's `GridObjective` (standard / out_of_core / multi-device) or
+    `StreamObjective` (hybrid_streaming: each evaluation streams the data twice, no L-BFGS
+    warmup, at most `gauss_newton_iterations` evaluations), built with the identity map
+    (reparam "varpro"); `start`, `lower`, `upper` are full-layout.
+    """
+    if isinstance(objective, GridObjective):
+        return varpro_grid_solve(objective.problem, jnp.asarray(lower), jnp.asarray(upper),
+                                 jnp.asarray(start), callback=objective.callback,
+                                 mesh=objective.mesh, **objective.tolerances)
+    if isinstance(objective, StreamObjective):
+        tol = {k: objective.tolerances[k] for k in ("ftol", "xtol", "gtol")}
+        its = {**WARMUP_DEFAULTS, **dict(objective.settings)}["gauss_newton_iterations"]
+        return varpro_host_solve(objective.sums, n_phi, lower, upper, start, **tol,
+                                 max_nfev=int(its))
+    raise ValueError(f"objective: expected a GridObjective or StreamObjective, got "
+                     f"{type(objective).__name__}")
