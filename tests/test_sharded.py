@@ -26,12 +26,18 @@ SCRIPT = textwrap.dedent("""
         a, b = np.asarray(a), np.asarray(b)
         err = np.max(np.abs(a - b)) / np.max(np.abs(a))
         assert err < 1e-10, err
+    # Defense layers (L3 CV rows, L4 monitor, L5 shear weights) run on the mesh too.
+    layers = {"regularization": {"enable": True}, "shear_weighting": {"enable": True}}
     cfg = {"analysis_mode": "laminar_flow",
-           "optimization": {"nlsq": {"strategy": "out_of_core", "chunk_points": 1000}}}
+           "optimization": {"nlsq": {"strategy": "out_of_core", "chunk_points": 1000,
+                                     "anti_degeneracy": layers}}}
     single = xpcsfit.fit(data, cfg)
     cfg["optimization"]["nlsq"]["n_devices"] = "all"
     multi = xpcsfit.fit(data, cfg)
     assert multi.device_info["n_devices"] == 4
+    for res in (single, multi):
+        assert res.device_info["defense"]["active"], res.device_info["defense"]
+        assert {"regularization", "shear_weighting"} <= set(res.device_info["defense"]["layers"])
     np.testing.assert_allclose(multi.parameters, single.parameters, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(multi.chi_squared, single.chi_squared, rtol=1e-9)
     print("OK")

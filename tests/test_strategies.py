@@ -40,6 +40,7 @@ def test_hybrid_streaming_agrees_with_standard():
     std = _fit(data, "standard")
     hyb = _fit(data, "hybrid_streaming",
                **{"optimization.nlsq.hybrid_streaming": {"chunk_size": 3000,
+                                                         "enable_warmup": True,
                                                          "warmup_iterations": 50,
                                                          "gauss_newton_iterations": 100}})
     info = hyb.device_info["streaming"]

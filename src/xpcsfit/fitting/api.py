@@ -21,19 +21,14 @@ from .config import FitConfig
 from .defended import defended_solve
 from .defense import DefenseConfig, should_activate
 from .functional import fit_arrays
-from .hybrid import (
-    DEFAULT_STREAM_CHUNK_POINTS,
-    HostData,
-    host_pass_fn,
-    hybrid_streaming_solve,
-    to_original_coordinates,
-)
+from .hybrid import DEFAULT_STREAM_CHUNK_POINTS, HostData, StreamObjective, StreamPass
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
 from .sharded import device_mesh, shard_problem
-from .strategies import chunk_pairs_for, cost_at, solve_grid
+from .strategies import GridObjective, chunk_pairs_for
 from .structured import make_grid_problem
+from .varpro import VARPRO_NO_DEFENSE, varpro_report, varpro_solve
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +118,6 @@ def fit(
     x0_full, notes = _initial_full(data, space, cfg, init)
     notes = list(notes)
     per_angle_mode = cfg.per_angle_mode
-    if per_angle_mode == "varpro":
-        raise ValueError(
-            "optimization.nlsq.anti_degeneracy.per_angle_mode: 'varpro' is not available "
-            "in this version; use individual, fourier, constant or averaged"
-        )
     n = data.n_phi
     reparam = space.reparam(
         per_angle_mode,
@@ -155,65 +145,57 @@ def fit(
         )
     chunk_pairs = chunk_pairs_for(n, cfg.chunk_points)
     streaming = strategy == "hybrid_streaming"
+    progress = callback if strategy == "out_of_core" or callback is not None else None
+    tolerances = dict(ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol)
+    mesh = None
     if streaming:  # data stay on the host; nothing of full size goes to the device
-        problem = None
+        settings = cfg.section("hybrid_streaming")
         host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
                                     np.asarray(data.phi), float(data.q), float(data.L))
-        host_cost = host_pass_fn(host, mode=cfg.analysis_mode, convention=cfg.convention,
-                                 chunk_points=int(cfg.section("hybrid_streaming").get(
-                                     "chunk_size", DEFAULT_STREAM_CHUNK_POINTS)))[0]
+        passes = StreamPass(host, cfg.analysis_mode, cfg.convention, int(
+            settings.get("chunk_size", DEFAULT_STREAM_CHUNK_POINTS)))
+        objective = StreamObjective(passes, np.asarray(A), np.asarray(b), settings, tolerances,
+                                    callback=callback)
     else:
         problem = make_grid_problem(
             data.g2, data.sigma, data.t, data.phi, data.q, data.L,
             mode=cfg.analysis_mode, convention=cfg.convention, chunk_pairs=chunk_pairs,
             chunk_multiple=cfg.n_devices,
         )
-    mesh = device_mesh(cfg.n_devices) if cfg.n_devices > 1 and not streaming else None
-    if mesh is not None:
-        problem = shard_problem(problem, mesh)
-    solve_kw = dict(
-        ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol, max_nfev=cfg.max_nfev,
-        callback=callback if strategy == "out_of_core" or callback is not None else None,
-        mesh=mesh,
-    )
+        mesh = device_mesh(cfg.n_devices) if cfg.n_devices > 1 else None
+        if mesh is not None:
+            problem = shard_problem(problem, mesh)
+        objective = GridObjective(problem, A, b, dict(tolerances, max_nfev=cfg.max_nfev),
+                                  callback=progress, mesh=mesh)
 
-    stream_report: dict[str, Any] = {}
     dcfg = DefenseConfig.from_mapping(cfg.section("anti_degeneracy"))
     defense_active, defense_reason = should_activate(cfg.analysis_mode, n, reparam.mode,
                                                      dcfg.enable)
-    if defense_active and (streaming or mesh is not None):
-        defense_active = False
-        defense_reason = "layers are not wired into hybrid_streaming / multi-device yet"
+    if reparam.mode == "varpro":
+        defense_active, defense_reason = False, VARPRO_NO_DEFENSE
     defense_layers: dict[str, Any] = {"fourier": {"ran": reparam.mode == "fourier"}}
     if dcfg.unknown_keys:
         notes.append("config keys not used by xpcsfit (ignored): " + ", ".join(dcfg.unknown_keys))
 
     def solve(start):
-        if streaming:
-            res_n, info = hybrid_streaming_solve(
-                host, np.asarray(A), np.asarray(b), lower, upper, start,
-                mode=cfg.analysis_mode, convention=cfg.convention,
-                settings=cfg.section("hybrid_streaming"), ftol=cfg.ftol, xtol=cfg.xtol,
-                gtol=cfg.gtol, callback=callback)
-            stream_report.update(info["report"])
-            return to_original_coordinates(res_n, info["span"], info["base"])
+        if reparam.mode == "varpro":  # contrast/offset eliminated (fitting/varpro.py)
+            return varpro_solve(objective, start, lower, upper, n_phi=n)
         if defense_active:
             res, layers = defended_solve(
-                problem, A, b, lower, upper, start, dcfg=dcfg, n_phi=n,
+                objective, lower, upper, start, dcfg=dcfg, n_phi=n,
                 n_physical=space.n_physical, n_points=n_points,
-                phi_index=space.full_names.index("phi0"), solve_kw=solve_kw)
+                phi_index=space.full_names.index("phi0") if "phi0" in space.full_names
+                else None)
             defense_layers.update(layers)
             return res
-        return solve_grid(problem, A, b, jnp.asarray(lower), jnp.asarray(upper),
-                          jnp.asarray(start), **solve_kw)
+        return objective.solve(start, lower, upper)
 
     def run(kind: str):
         start = recovery_start(kind, reparam.from_full(x0_full), lower, upper)
         span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
         start = np.clip(start, lower + 1e-10 * span, upper - 1e-10 * span)
         res = solve(start)
-        cost0 = (float(host_cost(np.asarray(A) @ start + np.asarray(b))[0]) if streaming
-                 else float(cost_at(start, problem, A, b, mesh)))
+        cost0 = objective.cost(start)
         cost = float(res.cost)
         finite = bool(np.isfinite(cost) and np.all(np.isfinite(np.asarray(res.x))))
         improved = finite and cost < cost0
@@ -243,6 +225,8 @@ def fit(
     res, problems, record = min(pool, key=lambda a: a[2]["cost"])
     recovery_actions = [a[2] for a in attempts] if len(attempts) > 1 else []
 
+    varpro_info = (varpro_report(res.x, lower, upper, space.full_names, n, notes)
+                   if reparam.mode == "varpro" else None)
     cov_z, singular = covariance(res.jtj, res.cost, n_points, res.active_mask)
     symmetric = bool(is_symmetric(np.asarray(data.g2), np.asarray(data.sigma)))
     cov_scale = 2.0 if symmetric else 1.0
@@ -267,18 +251,19 @@ def fit(
         "strategy_info": strategy_info,
         "recovery_actions": recovery_actions,
         "peak_memory_gb": strategy_info.get("peak_memory_gb"),
-        "n_chunks": stream_report["n_chunks"] if streaming else problem.n_chunks,
-        "streaming": stream_report,
+        "n_chunks": objective.n_chunks,
+        "streaming": objective.report if streaming else {},
         "stratification": {
             **dataclasses.asdict(should_stratify(np.full(n, data.n_t * (data.n_t - 1)),
                                                  per_angle_scaling=reparam.mode != "constant")),
             **({} if streaming else check_grid_chunks(problem.weight, problem.chunk_size)),
             "layout": "pair chunks over all angles (structural stratification)",
         },
-        "chunk_points": stream_report["chunk_points"] if streaming else problem.chunk_size * n,
+        "chunk_points": passes.chunk_points if streaming else problem.chunk_size * n,
         "model_convention": cfg.convention,
         "analysis_mode": cfg.analysis_mode,
         "per_angle_mode": reparam.mode,
+        "varpro": varpro_info,
         "n_free_parameters": n_free,
         "defense": {"active": defense_active, "reason": defense_reason,
                     "layers": defense_layers if defense_active else {}},

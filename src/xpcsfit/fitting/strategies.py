@@ -8,16 +8,21 @@ iteration. The full Jacobian is never formed by either.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..solvers.trust_region import trust_region_solve
 from .defense.cv_penalty import cv_penalty_rows, with_penalty
-from .sharded import sharded_normal_equations
+from .defense.shear_weights import apply_angle_weights
+from .sharded import shard_problem, sharded_normal_equations
 from .structured import GridProblem, normal_equations
 
 DEFAULT_CHUNK_POINTS = 65_536
@@ -103,3 +108,53 @@ def solve_grid(
 def cost_at(z, problem: GridProblem, A, b, mesh=None) -> Float[Array, ""]:
     """½‖r‖² at z (one data pass, compiled once per shape)."""
     return free_normal_equations(jnp.asarray(z), problem, A, b, mesh)[0]
+
+
+_free_sums = jax.jit(free_normal_equations, static_argnames="mesh")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridObjective:
+    """The in-memory objective (STANDARD, OUT_OF_CORE, multi-device) in free coordinates z
+    of x = A z + b. `StreamObjective` (hybrid.py) has the same methods, so the defense
+    layers and the recovery loop run unchanged on every strategy."""
+
+    problem: GridProblem
+    A: Float[Array, "n k"]
+    b: Float[Array, " n"]
+    tolerances: dict[str, Any]
+    callback: Callable | None = None
+    mesh: Any = None
+
+    @property
+    def phi(self) -> np.ndarray:
+        return np.asarray(self.problem.phi)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.problem.n_chunks
+
+    def weighted(self, w) -> GridObjective:
+        """The objective with each angle's residual rows multiplied by w (n_phi,)."""
+        problem = eqx.tree_at(lambda p: p.weight, self.problem,
+                              apply_angle_weights(self.problem.weight, jnp.asarray(w)))
+        if self.mesh is not None:
+            problem = shard_problem(problem, self.mesh)
+        return dataclasses.replace(self, problem=problem)
+
+    def sums(self, z):
+        """(cost, JᵀJ, Jᵀr) in z coordinates (one data pass)."""
+        return _free_sums(jnp.asarray(z), self.problem, self.A, self.b, self.mesh)
+
+    def value_and_grad(self, z) -> tuple[float, np.ndarray]:
+        cost, _, jtr = self.sums(z)
+        return float(cost), np.asarray(jtr)
+
+    def cost(self, z) -> float:
+        return float(cost_at(jnp.asarray(z), self.problem, self.A, self.b, self.mesh))
+
+    def solve(self, z0, lower, upper, *, penalty=None, monitor=None):
+        """The compiled trust-region solve (`solve_grid`) from z0 within [lower, upper]."""
+        return solve_grid(self.problem, self.A, self.b, jnp.asarray(lower), jnp.asarray(upper),
+                          jnp.asarray(z0), callback=self.callback, mesh=self.mesh,
+                          penalty=penalty, monitor=monitor, **self.tolerances)

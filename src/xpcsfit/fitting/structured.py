@@ -111,6 +111,17 @@ def angle_pieces(
     )
 
 
+def shear_factor(
+    u: Float[Array, " n_phi"], gamma: Float[Array, " m"], *, mode: str
+) -> tuple[Float[Array, "n_phi m"], Float[Array, "n_phi m"] | None]:
+    """sinc²(u_a·Γ) and its derivative w.r.t. the argument (laminar flow); ones otherwise."""
+    if mode != "laminar_flow":
+        return jnp.ones((u.shape[0], 1), dtype=gamma.dtype), None
+    x = u[:, None] * gamma[None, :]
+    s = sinc(x)
+    return s * s, 2.0 * s * sinc_derivative(x)
+
+
 def derivative_rows(
     contrast: Float[Array, " n_phi"],
     u: Float[Array, " n_phi"],
@@ -122,14 +133,7 @@ def derivative_rows(
 ) -> tuple[Float[Array, "n_phi m"], Float[Array, "n_phi k m"]]:
     """Kernel K and the rows ∂g2/∂(c_a, o_a, θ) for one chunk of pairs, k = 2 + p."""
     e = pieces.diffusion[None, :]
-    n_phi = contrast.shape[0]
-    if mode == "laminar_flow":
-        x = u[:, None] * pieces.shear[None, :]
-        s = sinc(x)
-        shear = s * s
-        d_shear = 2.0 * s * sinc_derivative(x)
-    else:
-        shear = jnp.ones((n_phi, 1), dtype=e.dtype)
+    shear, d_shear = shear_factor(u, pieces.shear, mode=mode)
     core = e * shear
     kernel = combine(core, 1.0, convention=convention)
     scale = contrast[:, None] * combine_derivative(core, convention=convention)
@@ -236,6 +240,26 @@ def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode,
     kernel, rows = derivative_rows(contrast, u, du, part, mode=mode, convention=convention)
     resid = data - offset[:, None] - contrast[:, None] * kernel
     return gram_from_rows(rows, weight, resid)
+
+
+def grid_values(
+    physical: Float[Array, " p"], t: Float[Array, " n_t"], *, q, mode: str, convention: str,
+    n_pad: int,
+) -> tuple[Float[Array, " P"], Float[Array, " P"]]:
+    """E and Γ over all pairs, padded to n_pad, without derivatives (for cost-only passes)."""
+    e = diffusion_factor(physical, t, q=q, convention=convention).reshape(-1)
+    gamma = (shear_integral(physical, t, convention=convention).reshape(-1)
+             if mode == "laminar_flow" else jnp.zeros_like(e))
+    pad = n_pad - e.shape[0]
+    return jnp.pad(e, (0, pad)), jnp.pad(gamma, (0, pad))
+
+
+def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, convention):
+    """½Σw·ρ² of one chunk from the value pieces only (no derivative rows)."""
+    shear, _ = shear_factor(u, gamma, mode=mode)
+    kernel = combine(diffusion[None, :] * shear, 1.0, convention=convention)
+    resid = data - offset[:, None] - contrast[:, None] * kernel
+    return 0.5 * jnp.sum(weight * resid * resid)
 
 
 def normal_equations(
