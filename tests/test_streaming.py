@@ -130,3 +130,19 @@ def test_defense_layers_run_on_every_strategy():
         # χ² is re-evaluated on the plain objective, identically on every strategy.
         np.testing.assert_allclose(res.chi_squared, ref.chi_squared, rtol=1e-9)
         np.testing.assert_allclose(res.uncertainties, ref.uncertainties, rtol=1e-5)
+
+
+def test_streaming_progress_covers_both_phases():
+    data, _ = make_case("static_isotropic", n_phi=2, n_t=30, seed=1)
+    seen = []
+    cfg = start_config("static_isotropic", **{
+        "optimization.nlsq.strategy": "hybrid_streaming",
+        "optimization.nlsq.hybrid_streaming": {"chunk_size": 500, "enable_warmup": True,
+                                               "warmup_iterations": 5}})
+    res = xpcsfit.fit(data, cfg, callback=lambda *a: seen.append(tuple(map(float, a))))
+    warm = res.device_info["streaming"]["warmup"]["iterations"]
+    # Warmup iterations carry NaN step/radius; then one call per trust-region iteration.
+    assert warm >= 1 and all(np.isnan(s[2]) for s in seen[:warm])
+    gn = seen[warm:]
+    assert [int(s[0]) for s in gn] == list(range(len(gn))) and len(gn) >= 2
+    assert all(np.isfinite(s[3]) for s in gn)

@@ -220,7 +220,7 @@ def normalised_warmup(value_and_grad, value, lower, upper, z0, opts, callback=No
         max_iterations=int(min(max(int(opts["warmup_iterations"]), 1), 500)),
         window=int(opts["warmup_window"]), rtol=float(opts["warmup_rtol"]),
         value=lambda zn: value(base + span * zn),
-        callback=(lambda k, v: callback("warmup", k, v)) if callback else None)
+        callback=(lambda k, v: callback(k - 1, v, np.nan, np.nan)) if callback else None)
     report = {"iterations": warm.iterations, "loss_evaluations": warm.evaluations,
               "reason": warm.reason, "loss_start": warm.history[0], "loss_end": warm.value,
               "seconds": time.perf_counter() - t0,
@@ -255,7 +255,9 @@ def hybrid_streaming_solve(
     Gauss–Newton when the loss fell by less than warmup_rtol·loss over the last
     warmup_window iterations), gauss_newton_iterations (streamed passes), enable_warmup.
     `penalty` = (λ, MSE, n_points, n_phi) adds the L3 CV rows to both phases; `monitor` =
-    (split, threshold, patience) runs the L4 monitor in phase 2.
+    (split, threshold, patience) runs the L4 monitor in phase 2. `callback(iteration, cost,
+    step_norm, radius)` reports progress in both phases (the warmup passes NaN for the
+    trust-region quantities, and its iterations are numbered from 0 again).
     """
     opts = {**WARMUP_DEFAULTS, **dict(settings or {})}
     A, b = np.asarray(A), np.asarray(b)
@@ -296,7 +298,8 @@ def hybrid_streaming_solve(
         evaluate = with_penalty(evaluate, rows)
     res = trust_region_solve(evaluate, jnp.asarray(z_start), jnp.asarray(lower),
                              jnp.asarray(upper), ftol=ftol, xtol=xtol, gtol=gtol,
-                             max_nfev=int(opts["gauss_newton_iterations"]), monitor=monitor)
+                             max_nfev=int(opts["gauss_newton_iterations"]), monitor=monitor,
+                             callback=callback)
     report["gauss_newton"] = {"nfev": int(res.nfev), "status": int(res.status),
                               "seconds": time.perf_counter() - t1}
     return res, report
