@@ -1,8 +1,8 @@
 """HYBRID_STREAMING: c2 held in host memory (array or memory-mapped .npy), streamed in chunks.
 
-Phase 0 normalises the free parameters to [0, 1] by their bounds; phase 1 is an L-BFGS
-warmup on the streamed loss in those coordinates (line-search trials use a cost-only pass,
-~4× cheaper than a pass with derivatives); phase 2 is the shared trust-region solver driven
+Phase 0 normalises the free parameters to [0, 1] by their bounds; phase 1 (opt-in, see
+`WARMUP_DEFAULTS` for why) is an L-BFGS warmup on the streamed loss in those coordinates
+(line-search trials use a cost-only pass, 4–6× cheaper than a pass with derivatives); phase 2 is the shared trust-region solver driven
 by streamed (cost, JᵀJ, Jᵀr) passes in the free coordinates, so it takes the same steps and
 stops on the same tests as the in-memory strategies; phase 3 maps the warmup's normalised
 point back (z = base + span·zn) — the covariance comes from phase 2's JᵀJ in z directly,
