@@ -146,3 +146,19 @@ def test_streaming_progress_covers_both_phases():
     gn = seen[warm:]
     assert [int(s[0]) for s in gn] == list(range(len(gn))) and len(gn) >= 2
     assert all(np.isfinite(s[3]) for s in gn)
+
+
+def test_streaming_settings_are_validated_and_unknown_keys_reported():
+    data, _ = make_case("static_isotropic", n_phi=2, n_t=20, seed=1)
+    for key, value in (("chunk_size", 0), ("gauss_newton_iterations", 2.5),
+                       ("enable_warmup", "yes"), ("warmup_rtol", -1.0)):
+        cfg = start_config("static_isotropic", **{
+            "optimization.nlsq.hybrid_streaming": {key: value}})
+        with pytest.raises(ValueError, match=f"optimization.nlsq.hybrid_streaming.{key}"):
+            xpcsfit.fit(data, cfg)
+    cfg = start_config("static_isotropic", **{
+        "optimization.nlsq.strategy": "hybrid_streaming",
+        "optimization.nlsq.hybrid_streaming": {"enable_warmpu": True}})
+    with pytest.warns(UserWarning, match="hybrid_streaming.enable_warmpu"):
+        res = xpcsfit.fit(data, cfg)
+    assert "warmup" not in res.device_info["streaming"]  # the typo did not enable it

@@ -21,7 +21,7 @@ from .config import FitConfig
 from .defended import defended_solve
 from .defense import DefenseConfig, should_activate
 from .functional import fit_arrays
-from .hybrid import DEFAULT_STREAM_CHUNK_POINTS, HostData, StreamObjective, StreamPass
+from .hybrid import HostData, StreamObjective, StreamPass, streaming_settings
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS, attempt_problems, recovery_start
 from .result import OptimizationResult, convergence_status, quality_flag
@@ -148,12 +148,13 @@ def fit(
     progress = callback if strategy == "out_of_core" or callback is not None else None
     tolerances = dict(ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol)
     mesh = None
+    settings, unknown_streaming = streaming_settings(cfg.section("hybrid_streaming"))
+    if unknown_streaming:
+        notes.append("config keys not used by xpcsfit (ignored): " + ", ".join(unknown_streaming))
     if streaming:  # data stay on the host; nothing of full size goes to the device
-        settings = cfg.section("hybrid_streaming")
         host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
                                     np.asarray(data.phi), float(data.q), float(data.L))
-        passes = StreamPass(host, cfg.analysis_mode, cfg.convention, int(
-            settings.get("chunk_size", DEFAULT_STREAM_CHUNK_POINTS)))
+        passes = StreamPass(host, cfg.analysis_mode, cfg.convention, settings["chunk_size"])
         objective = StreamObjective(passes, np.asarray(A), np.asarray(b), settings, tolerances,
                                     callback=callback)
     else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -50,6 +50,31 @@ by default: on simulated laminar cases (5–8 angles, 40–60 frames, start at t
 moved γ̇0 from ~2e-4 into the basin at ~5e-3 in 1 of 3 cases with a 1 % stall switch and
 needed ≥ 50 full passes to be safe, while the trust-region phase alone converged to the
 STANDARD answer (identical iterates) in 8–20 passes. Set `enable_warmup: true` to run it."""
+
+
+SETTINGS_PATH = "optimization.nlsq.hybrid_streaming"
+
+
+def streaming_settings(section: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """The phase settings with defaults filled in, and the unknown keys (full paths).
+
+    Raises ValueError naming the key path for a bad value: counts must be integers ≥ 1,
+    `enable_warmup` a bool, `warmup_rtol` a number ≥ 0.
+    """
+    section = dict(section or {})
+    unknown = [f"{SETTINGS_PATH}.{k}" for k in section if k not in WARMUP_DEFAULTS]
+    opts = {**WARMUP_DEFAULTS, **{k: v for k, v in section.items() if k in WARMUP_DEFAULTS}}
+    for key in ("chunk_size", "warmup_iterations", "warmup_window", "gauss_newton_iterations"):
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{SETTINGS_PATH}.{key}: must be an integer >= 1, got {value!r}")
+    if not isinstance(opts["enable_warmup"], bool):
+        raise ValueError(f"{SETTINGS_PATH}.enable_warmup: must be true or false, "
+                         f"got {opts['enable_warmup']!r}")
+    rtol = opts["warmup_rtol"]
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float) or not rtol >= 0:
+        raise ValueError(f"{SETTINGS_PATH}.warmup_rtol: must be a number >= 0, got {rtol!r}")
+    return opts, unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +284,7 @@ def hybrid_streaming_solve(
     step_norm, radius)` reports progress in both phases (the warmup passes NaN for the
     trust-region quantities, and its iterations are numbered from 0 again).
     """
-    opts = {**WARMUP_DEFAULTS, **dict(settings or {})}
+    opts = streaming_settings(settings)[0]
     A, b = np.asarray(A), np.asarray(b)
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)

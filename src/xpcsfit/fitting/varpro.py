@@ -31,7 +31,7 @@ from jaxtyping import Array, Float
 from ..solvers.separable import separable_solve
 from ..solvers.streaming import streamed_evaluate
 from ..solvers.trust_region import SolverResult
-from .hybrid import WARMUP_DEFAULTS, StreamObjective
+from .hybrid import StreamObjective, streaming_settings
 from .strategies import GridObjective, free_normal_equations
 from .structured import GridProblem
 
@@ -129,7 +129,7 @@ def varpro_solve(
                                  mesh=objective.mesh, **objective.tolerances)
     if isinstance(objective, StreamObjective):
         tol = {k: objective.tolerances[k] for k in ("ftol", "xtol", "gtol")}
-        its = {**WARMUP_DEFAULTS, **dict(objective.settings)}["gauss_newton_iterations"]
+        its = streaming_settings(objective.settings)[0]["gauss_newton_iterations"]
         return varpro_host_solve(objective.sums, n_phi, lower, upper, start, **tol,
                                  max_nfev=int(its))
     raise ValueError(f"objective: expected a GridObjective or StreamObjective, got "

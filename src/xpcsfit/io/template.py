@@ -114,9 +114,11 @@ optimization:
     # n_devices: 1             # "all": shard the data over every JAX device
     # hybrid_streaming:        # data larger than memory (strategy hybrid_streaming)
     #   chunk_size: 50000      # points moved to the device at a time
-    #   warmup_iterations: 200 # L-BFGS warmup before the streamed Gauss–Newton passes
+    #   gauss_newton_iterations: 50  # streamed trust-region passes at most
+    #   enable_warmup: false   # opt-in L-BFGS warmup before them (see README)
+    #   warmup_iterations: 200 # its iteration cap
     anti_degeneracy:
-      per_angle_mode: auto     # auto | individual | fourier | constant | averaged
+      per_angle_mode: auto     # auto | individual | fourier | constant | averaged | varpro
       fourier_order: 2
       # regularization: {{enable: true}}    # CV penalty on per-angle contrast/offset
       # hierarchical: {{enable: true}}      # alternate physical / per-angle blocks
