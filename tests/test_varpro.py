@@ -203,7 +203,3 @@ def test_varpro_bad_input():
     with pytest.raises(ValueError, match="per_angle_mode"):
         xpcsfit.fit(data, {"optimization": {"nlsq": {"anti_degeneracy": {
             "per_angle_mode": "var_pro"}}}})
-    from xpcsfit.fitting.varpro import varpro_solve
-
-    with pytest.raises(ValueError, match="objective"):
-        varpro_solve(object(), np.zeros(23), np.zeros(23), np.ones(23), n_phi=8)

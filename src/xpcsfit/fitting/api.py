@@ -28,7 +28,7 @@ from .result import OptimizationResult, convergence_status, quality_flag
 from .sharded import device_mesh, shard_problem
 from .strategies import GridObjective, chunk_pairs_for
 from .structured import make_grid_problem
-from .varpro import VARPRO_NO_DEFENSE, varpro_report, varpro_solve
+from .varpro import VARPRO_NO_DEFENSE, varpro_report
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def fit(
 
     def solve(start):
         if reparam.mode == "varpro":  # contrast/offset eliminated (fitting/varpro.py)
-            return varpro_solve(objective, start, lower, upper, n_phi=n)
+            return objective.solve_separable(start, lower, upper)
         if defense_active:
             res, layers = defended_solve(
                 objective, lower, upper, start, dcfg=dcfg, n_phi=n,

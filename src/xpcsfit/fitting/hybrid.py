@@ -35,6 +35,7 @@ from .structured import (
     grid_values,
     model_pieces,
 )
+from .varpro import varpro_host_solve
 
 DEFAULT_STREAM_CHUNK_POINTS = 50_000
 WARMUP_DEFAULTS = {
@@ -157,7 +158,6 @@ class StreamPass:
     mode: str
     convention: str
     chunk_points: int = DEFAULT_STREAM_CHUNK_POINTS
-    on_chunk: Callable[[int], None] | None = None
 
     @property
     def size(self) -> int:
@@ -190,7 +190,7 @@ class StreamPass:
             return kernel(*first, start, self._load(host.g2, start, 0.0), sigma, w, **rest,
                           size=size, n_t=n_t)
 
-        return streamed_sums(one, self.n_chunks, on_chunk=self.on_chunk)
+        return streamed_sums(one, self.n_chunks)
 
     def _static(self):
         host = self.host
@@ -253,87 +253,14 @@ def normalised_warmup(value_and_grad, value, lower, upper, z0, opts, callback=No
     return base + span * np.clip(warm.x, lo_n + 1e-12, hi_n - 1e-12), report
 
 
-def hybrid_streaming_solve(
-    passes: StreamPass,
-    A: np.ndarray,
-    b: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    z0: np.ndarray,
-    *,
-    settings: dict[str, Any] | None = None,
-    ftol: float = 1e-8,
-    xtol: float = 1e-8,
-    gtol: float = 1e-8,
-    callback: Callable | None = None,
-    penalty: tuple | None = None,
-    monitor: tuple | None = None,
-) -> tuple[Any, dict[str, Any]]:
-    """Run the phases; return (solver result in the free coordinates z, phase report).
-
-    Phases 0–1 (`normalised_warmup`) work on bound-normalised variables; phase 2 is the
-    shared trust-region solver on streamed sums in the free coordinates z themselves, so
-    its steps, x_scale and stopping tests (xtol is relative to ‖z‖) are those of the
-    in-memory strategies and the three strategies stop on the same criteria.
-    `settings` (config `optimization.nlsq.hybrid_streaming`; see `WARMUP_DEFAULTS`):
-    warmup_iterations (cap, clamped to [1, 500]), warmup_window, warmup_rtol (switch to
-    Gauss–Newton when the loss fell by less than warmup_rtol·loss over the last
-    warmup_window iterations), gauss_newton_iterations (streamed passes), enable_warmup.
-    `penalty` = (λ, MSE, n_points, n_phi) adds the L3 CV rows to both phases; `monitor` =
-    (split, threshold, patience) runs the L4 monitor in phase 2. `callback(iteration, cost,
-    step_norm, radius)` reports progress in both phases (the warmup passes NaN for the
-    trust-region quantities, and its iterations are numbered from 0 again).
-    """
-    opts = streaming_settings(settings)[0]
-    A, b = np.asarray(A), np.asarray(b)
-    lower = np.asarray(lower, dtype=np.float64)
-    upper = np.asarray(upper, dtype=np.float64)
-    rows = None
-    if penalty is not None:
-        lam, mse, n_points, n_phi = penalty
-        A_j, b_j = jnp.asarray(A), jnp.asarray(b)
-        rows = jax.jit(lambda z: cv_penalty_rows(A_j @ z + b_j, n_phi, lam=lam, mse=mse,
-                                                 n_points=n_points))
-        rows_vg = jax.jit(jax.value_and_grad(lambda z: 0.5 * jnp.sum(rows(z) ** 2)))
-
-    def free_sums(z):
-        cost, jtj, jtr = passes.sums(A @ z + b)
-        return cost, A.T @ np.asarray(jtj) @ A, A.T @ np.asarray(jtr)
-
-    def value(z):
-        extra = float(rows_vg(jnp.asarray(z))[0]) if rows is not None else 0.0
-        return passes.cost(A @ z + b) + extra
-
-    def value_and_grad(z):
-        cost, _, grad = free_sums(z)
-        cost, grad = float(cost), np.asarray(grad)
-        if rows is not None:
-            extra, d_extra = rows_vg(jnp.asarray(z))
-            cost, grad = cost + float(extra), grad + np.asarray(d_extra)
-        return cost, grad
-
-    report: dict[str, Any] = {"n_chunks": passes.n_chunks, "chunk_points": passes.chunk_points}
-    z_start = np.asarray(z0, dtype=np.float64)
-    if opts["enable_warmup"]:
-        z_start, report["warmup"] = normalised_warmup(value_and_grad, value, lower, upper,
-                                                      z_start, opts, callback)
-    t1 = time.perf_counter()
-    evaluate = streamed_evaluate(free_sums, z_start.shape[0])
-    if rows is not None:
-        evaluate = with_penalty(evaluate, rows)
-    res = trust_region_solve(evaluate, jnp.asarray(z_start), jnp.asarray(lower),
-                             jnp.asarray(upper), ftol=ftol, xtol=xtol, gtol=gtol,
-                             max_nfev=int(opts["gauss_newton_iterations"]), monitor=monitor,
-                             callback=callback)
-    report["gauss_newton"] = {"nfev": int(res.nfev), "status": int(res.status),
-                              "seconds": time.perf_counter() - t1}
-    return res, report
-
-
 @dataclasses.dataclass(frozen=True)
 class StreamObjective:
     """The HYBRID_STREAMING objective in free coordinates z (x = A z + b), with the same
-    methods as the in-memory `GridObjective`, so the defense layers run on either."""
+    methods as the in-memory `GridObjective`, so the defense layers run on either.
+
+    `settings` are the phase settings of `streaming_settings`; `report` collects the last
+    solve's phase report (chunks, warmup, Gauss–Newton) for `device_info["streaming"]`.
+    """
 
     passes: StreamPass
     A: np.ndarray
@@ -366,8 +293,56 @@ class StreamObjective:
         return self.passes.cost(self.A @ np.asarray(z) + self.b)
 
     def solve(self, z0, lower, upper, *, penalty=None, monitor=None):
-        res, report = hybrid_streaming_solve(
-            self.passes, self.A, self.b, lower, upper, np.asarray(z0), settings=self.settings,
-            callback=self.callback, penalty=penalty, monitor=monitor, **self.tolerances)
+        """Run the phases from z0 within [lower, upper]; a result in the free coordinates z.
+
+        Phases 0–1 (`normalised_warmup`, if enabled) work on bound-normalised variables;
+        phase 2 is the shared trust-region solver on streamed sums in z itself, so its
+        steps, x_scale and stopping tests (xtol is relative to ‖z‖) are those of the
+        in-memory strategies. `penalty` = (λ, MSE, n_points, n_phi) adds the L3 CV rows to
+        both phases; `monitor` = (split, threshold, patience) runs the L4 monitor in phase
+        2. `callback(iteration, cost, step_norm, radius)` reports progress in both phases
+        (the warmup passes NaN for the trust-region quantities and counts from 0 again).
+        """
+        opts = streaming_settings(self.settings)[0]
+        lower = np.asarray(lower, dtype=np.float64)
+        upper = np.asarray(upper, dtype=np.float64)
+        value, value_and_grad = self.cost, self.value_and_grad
+        if penalty is not None:
+            lam, mse, n_points, n_phi = penalty
+            A_j, b_j = jnp.asarray(self.A), jnp.asarray(self.b)
+            rows = jax.jit(lambda z: cv_penalty_rows(A_j @ z + b_j, n_phi, lam=lam, mse=mse,
+                                                     n_points=n_points))
+            rows_vg = jax.jit(jax.value_and_grad(lambda z: 0.5 * jnp.sum(rows(z) ** 2)))
+
+            def value(z):
+                return self.cost(z) + float(rows_vg(jnp.asarray(z))[0])
+
+            def value_and_grad(z):
+                (cost, grad), (extra, d_extra) = self.value_and_grad(z), rows_vg(jnp.asarray(z))
+                return cost + float(extra), grad + np.asarray(d_extra)
+
+        report: dict[str, Any] = {"n_chunks": self.n_chunks,
+                                  "chunk_points": self.passes.chunk_points}
+        z_start = np.asarray(z0, dtype=np.float64)
+        if opts["enable_warmup"]:
+            z_start, report["warmup"] = normalised_warmup(value_and_grad, value, lower, upper,
+                                                          z_start, opts, self.callback)
+        t1 = time.perf_counter()
+        evaluate = streamed_evaluate(self.sums, z_start.shape[0])
+        if penalty is not None:
+            evaluate = with_penalty(evaluate, rows)
+        res = trust_region_solve(evaluate, jnp.asarray(z_start), jnp.asarray(lower),
+                                 jnp.asarray(upper), max_nfev=opts["gauss_newton_iterations"],
+                                 monitor=monitor, callback=self.callback, **self.tolerances)
+        report["gauss_newton"] = {"nfev": int(res.nfev), "status": int(res.status),
+                                  "seconds": time.perf_counter() - t1}
         self.report.update(report)
         return res
+
+    def solve_separable(self, z0, lower, upper):
+        """per_angle_mode varpro: contrast/offset eliminated (`fitting/varpro.py`); two
+        streamed passes per evaluation, no warmup, ≤ gauss_newton_iterations evaluations.
+        Needs the identity map (z = x, full layout)."""
+        its = streaming_settings(self.settings)[0]["gauss_newton_iterations"]
+        return varpro_host_solve(self.sums, self.phi.shape[0], lower, upper, z0,
+                                 max_nfev=its, **self.tolerances)

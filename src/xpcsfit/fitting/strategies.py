@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..solvers.separable import separable_solve
 from ..solvers.trust_region import trust_region_solve
 from .defense.cv_penalty import cv_penalty_rows, with_penalty
 from .defense.shear_weights import apply_angle_weights
@@ -57,7 +58,7 @@ def free_normal_equations(
 @functools.partial(
     jax.jit,
     static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh", "penalty",
-                     "monitor"),
+                     "monitor", "separable"),
 )
 def solve_grid(
     problem: GridProblem,
@@ -75,13 +76,23 @@ def solve_grid(
     mesh=None,
     penalty: tuple | None = None,
     monitor: tuple | None = None,
+    separable: bool = False,
 ):
     """Bounded trust-region solve of the c2 fit in free coordinates (one compiled function).
 
     Compiled once per (shapes, mode, convention, chunking, tolerances); new data of the
     same shapes reuse it. `penalty` = (λ, MSE, n_points, n_phi) adds the L3 CV rows;
     `monitor` = (split, threshold, patience) runs the L4 gradient monitor in the loop.
+    `separable=True` (per_angle_mode varpro; identity map, full layout) eliminates the
+    2·n_phi contrast/offset values by variable projection (`solvers.separable`): the solve
+    runs over the physical parameters; z0's contrast/offset are the linear pass's
+    reference and their bounds are not used (see `fitting/varpro.py`).
     """
+    if separable:
+        m = 2 * problem.phi.shape[0]
+        return separable_solve(free_normal_equations, z0[:m], z0[m:], lower[m:], upper[m:],
+                               args=(problem, A, b, mesh), ftol=ftol, xtol=xtol, gtol=gtol,
+                               max_nfev=max_nfev, x_scale="jac", callback=callback)
     evaluate = free_normal_equations
     if penalty is not None:
         lam, mse, n_points, n_phi = penalty
@@ -158,3 +169,10 @@ class GridObjective:
         return solve_grid(self.problem, self.A, self.b, jnp.asarray(lower), jnp.asarray(upper),
                           jnp.asarray(z0), callback=self.callback, mesh=self.mesh,
                           penalty=penalty, monitor=monitor, **self.tolerances)
+
+    def solve_separable(self, z0, lower, upper):
+        """per_angle_mode varpro: contrast/offset eliminated (`fitting/varpro.py`); needs the
+        identity map (z = x, full layout)."""
+        return solve_grid(self.problem, self.A, self.b, jnp.asarray(lower), jnp.asarray(upper),
+                          jnp.asarray(z0), callback=self.callback, mesh=self.mesh,
+                          separable=True, **self.tolerances)

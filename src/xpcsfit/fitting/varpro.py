@@ -15,15 +15,17 @@ optimum of the unconstrained-ℓ problem; `linear_bounds_report` names each such
 the fit records it (device_info["varpro"]) and warns. Defense layers are not applied:
 eliminating ℓ is itself the remedy for ℓ absorbing the shear signal, and the CV rows are
 not affine in ℓ.
+
+Entry points: `GridObjective.solve_separable` (the compiled `solve_grid(separable=True)`,
+standard / out_of_core / multi-device) and `StreamObjective.solve_separable`
+(`varpro_host_solve` below, hybrid_streaming).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -31,43 +33,6 @@ from jaxtyping import Array, Float
 from ..solvers.separable import separable_solve
 from ..solvers.streaming import streamed_evaluate
 from ..solvers.trust_region import SolverResult
-from .hybrid import StreamObjective, streaming_settings
-from .strategies import GridObjective, free_normal_equations
-from .structured import GridProblem
-
-
-def _full_pass(x, problem, mesh):
-    n = x.shape[0]
-    return free_normal_equations(x, problem, jnp.eye(n, dtype=x.dtype),
-                                 jnp.zeros(n, dtype=x.dtype), mesh)
-
-
-@functools.partial(jax.jit,
-                   static_argnames=("ftol", "xtol", "gtol", "max_nfev", "callback", "mesh"))
-def varpro_grid_solve(
-    problem: GridProblem,
-    lower: Float[Array, " n"],
-    upper: Float[Array, " n"],
-    x0: Float[Array, " n"],
-    *,
-    ftol: float,
-    xtol: float,
-    gtol: float,
-    max_nfev: int | None,
-    callback: Callable | None = None,
-    mesh=None,
-) -> SolverResult:
-    """Varpro solve over an in-memory (or sharded, with `mesh`) `GridProblem`.
-
-    `lower`, `upper`, `x0` are full-layout (2·n_phi + p,); the bounds of c and o are not
-    used (see module docstring), x0's c and o are the reference of the linear pass.
-    Compiled once per (shapes, tolerances, mesh).
-    """
-    m = 2 * problem.phi.shape[0]
-    return separable_solve(
-        lambda x, prob: _full_pass(x, prob, mesh), x0[:m], x0[m:], lower[m:], upper[m:],
-        args=(problem,), ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale="jac",
-        callback=callback)
 
 
 def varpro_host_solve(
@@ -106,31 +71,3 @@ def varpro_report(
                      "(not clipped)" for name, value in outside.items())
     return {"linear_parameters": "eliminated (exact weighted linear least squares per angle)",
             "gram": "Kaufman", "passes_per_evaluation": 2, "outside_bounds": outside}
-
-
-def varpro_solve(
-    objective: Any,
-    start: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    *,
-    n_phi: int,
-) -> SolverResult:
-    """The fit's varpro branch: a full-layout `SolverResult` (see `separable_solve`).
-
-    `objective` is the fit's `GridObjective` (standard / out_of_core / multi-device) or
-    `StreamObjective` (hybrid_streaming: each evaluation streams the data twice, no L-BFGS
-    warmup, at most `gauss_newton_iterations` evaluations), built with the identity map
-    (reparam "varpro"); `start`, `lower`, `upper` are full-layout.
-    """
-    if isinstance(objective, GridObjective):
-        return varpro_grid_solve(objective.problem, jnp.asarray(lower), jnp.asarray(upper),
-                                 jnp.asarray(start), callback=objective.callback,
-                                 mesh=objective.mesh, **objective.tolerances)
-    if isinstance(objective, StreamObjective):
-        tol = {k: objective.tolerances[k] for k in ("ftol", "xtol", "gtol")}
-        its = streaming_settings(objective.settings)[0]["gauss_newton_iterations"]
-        return varpro_host_solve(objective.sums, n_phi, lower, upper, start, **tol,
-                                 max_nfev=int(its))
-    raise ValueError(f"objective: expected a GridObjective or StreamObjective, got "
-                     f"{type(objective).__name__}")
