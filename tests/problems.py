@@ -1,7 +1,6 @@
 """Shared least-squares test problems: NIST StRD nonlinear regression and Moré–Garbow–Hillstrom.
 
-NIST data files are read from ``../shared/data/nist`` beside the repository root (where
-CI places them). Each problem: residual ``fun(x, *args)`` in jax.numpy, starts, and for
+NIST data files live in ``tests/data/nist`` (public domain; see its SOURCE.md). Each problem: residual ``fun(x, *args)`` in jax.numpy, starts, and for
 NIST the certified parameter values.
 """
 
@@ -14,7 +13,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-NIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nist"
+NIST_DIR = Path(__file__).resolve().parent / "data" / "nist"
 
 
 @dataclasses.dataclass(frozen=True)
