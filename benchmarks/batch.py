@@ -36,16 +36,15 @@ def run(quick: bool = False) -> None:
 
     import xpcsfit
     from xpcsfit import FitConfig
-    from xpcsfit.fitting.functional import fit_arrays
 
     n = 16 if quick else 64
     phi = np.array([-45.0, 0.0, 45.0])
     datasets = [xpcsfit.simulate(TRUTH, 0.35, 1.0, n_t=50, dt=0.2, phi=phi, q=0.005, L=2e6,
                                  seed=s, mode="static_isotropic")[0] for s in range(n)]
     batch = jax.tree.map(lambda *xs: np.stack(xs), *datasets)
-    cfg = FitConfig(analysis_mode="static_isotropic", per_angle_mode="individual")
-    batched = jax.jit(jax.vmap(lambda d: fit_arrays(d, cfg)))
-    single = jax.jit(fit_arrays, static_argnames="config")
+    cfg = FitConfig.create(analysis_mode="static_isotropic", per_angle_mode="individual")
+    batched = jax.jit(jax.vmap(lambda d: xpcsfit.fit(d, cfg)))
+    single = jax.jit(xpcsfit.fit, static_argnames="config")
     def host(out):
         return jax.tree.map(np.asarray, out)  # waits for the device
 

@@ -36,7 +36,7 @@ def xpcsfit_case(spec: dict[str, Any]) -> dict[str, Any]:
     """Cold fit, median of `warm_runs` warm fits of the same data, floor, errors, memory."""
     import xpcsfit
     from benchmarks.floor import pass_floor
-    from xpcsfit.fitting.strategies import chunk_pairs_for
+    from xpcsfit.fitting.build import chunk_pairs_for
 
     data, _ = make_data(spec, seed=spec.get("seed", 0))
     data_rss = peak_rss_gb()

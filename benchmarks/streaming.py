@@ -55,7 +55,7 @@ def one_case(spec: dict) -> dict:
 
     import xpcsfit
     from benchmarks.common import peak_rss_gb
-    from xpcsfit.fitting.hybrid import HostData, StreamPass
+    from xpcsfit.fitting.objectives import HostData, StreamPass
 
     t0 = time.perf_counter()
     path, t, phi = write_memmap(spec["points"], spec["folder"])

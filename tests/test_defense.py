@@ -1,24 +1,49 @@
 """Anti-degeneracy layers: each alone against hand computations, and all together."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import xpcsfit
+from xpcsfit.fitting import solve as solving
+from xpcsfit.fitting.config import FitConfig
 from xpcsfit.fitting.defense import (
-    DefenseConfig,
+    GradientMonitor,
     apply_angle_weights,
     auto_lambda,
     cv_penalty_rows,
-    gradient_ratio,
     hierarchical_solve,
-    respond,
-    scan_ratios,
+    reset_per_angle,
     shear_weights,
     should_activate,
-    with_penalty,
 )
+from xpcsfit.fitting.objectives import AbstractObjective, Penalised
+from xpcsfit.solvers.trust_region import Observation, trust_region_solve
+
+
+class Linear(AbstractObjective):
+    """½‖M x − y‖², a toy objective behind the fit's interface."""
+
+    M: jnp.ndarray
+    y: jnp.ndarray
+
+    def sums(self, x):
+        r = self.M @ x - self.y
+        return 0.5 * r @ r, self.M.T @ self.M, self.M.T @ r
+
+    def cost(self, x):
+        r = self.M @ x - self.y
+        return 0.5 * r @ r
+
+    def weighted(self, w):
+        return self
+
+    @property
+    def n_chunks(self):
+        return 1
 
 
 def test_shear_weights_by_hand():
@@ -52,12 +77,11 @@ def test_cv_penalty_value_gradient_and_composition():
     Amat = jnp.asarray(rng.normal(size=(20, 7)))
     y = jnp.asarray(rng.normal(size=20))
 
-    def evaluate(v):
-        res = Amat @ v - y
-        return 0.5 * res @ res, Amat.T @ Amat, Amat.T @ res
-
     rows = lambda v: cv_penalty_rows(v, n, lam=10.0, mse=1.2, n_points=100)  # noqa: E731
-    cost, jtj, jtr = with_penalty(evaluate, rows)(x)
+    penalised = Penalised(Linear(Amat, y), jnp.asarray(10.0), jnp.asarray(1.2),
+                          jnp.asarray(100.0), n)
+    cost, jtj, jtr = penalised.sums(x)
+    np.testing.assert_allclose(penalised.cost(x), cost, rtol=1e-14)
     stacked = jnp.concatenate([Amat @ x - y, rows(x)])
     J = jnp.concatenate([Amat, jax.jacfwd(rows)(x)])
     np.testing.assert_allclose(cost, 0.5 * stacked @ stacked, rtol=1e-13)
@@ -65,15 +89,27 @@ def test_cv_penalty_value_gradient_and_composition():
     np.testing.assert_allclose(jtr, J.T @ stacked, rtol=1e-12, atol=1e-12)
 
 
+def _monitor_run(ratios, accepted=None, threshold=0.01, patience=5):
+    """Feed the observer gradients whose block ratio is each of `ratios`."""
+    mon = GradientMonitor(split=2, threshold=threshold, patience=patience)
+    st = mon.init()
+    for i, r in enumerate(ratios):
+        ok = True if accepted is None else accepted[i]
+        g = jnp.array([3.0, 4.0, 5.0 * r])  # ‖per-angle‖ = 5, ‖phys‖ = 5r
+        st = mon.update(st, Observation(iteration=jnp.asarray(i), accepted=jnp.asarray(ok),
+                                        x=jnp.zeros(3), cost=jnp.asarray(1.0), grad=g))
+    return st
+
+
 def test_monitor_triggers_on_the_fifth_consecutive_low_ratio():
-    assert scan_ratios([0.5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.1]) == 5
-    assert scan_ratios([0.001, 0.001, 0.5, 0.001, 0.001, 0.001, 0.001]) == -1  # reset at 0.5
-    assert gradient_ratio(np.array([3.0, 4.0, 0.0, 0.0, 0.05]), 2) == pytest.approx(0.01)
-    x, action = respond("reset", np.array([0.2, 0.4, 1.0, 1.2, 7.0]), 2)
-    np.testing.assert_allclose(x, [0.3, 0.3, 1.1, 1.1, 7.0])
-    assert "reset" in action
-    with pytest.raises(ValueError, match="gradient_monitoring.response"):
-        respond("panic", x, 2)
+    assert int(_monitor_run([0.5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.1]).trigger) == 5
+    st = _monitor_run([0.001, 0.001, 0.5, 0.001, 0.001, 0.001, 0.001])  # reset at 0.5
+    assert int(st.trigger) == -1 and float(st.ratio) == pytest.approx(0.001)
+    # Rejected iterations neither count nor reset the run.
+    st = _monitor_run([0.001] * 7, accepted=[True, True, False, True, False, True, True])
+    assert int(st.trigger) == 6
+    np.testing.assert_allclose(reset_per_angle(jnp.array([0.2, 0.4, 1.0, 1.2, 7.0]), 2),
+                               [0.3, 0.3, 1.1, 1.1, 7.0])
 
 
 def test_monitor_inside_the_solver_state():
@@ -81,8 +117,7 @@ def test_monitor_inside_the_solver_state():
     t = jnp.linspace(0, 1, 20)
     fun = lambda v: v[0] + v[1] * t + 1e-4 * jnp.sin(5 * v[2] * t) - (1.0 + 2.0 * t)  # noqa: E731
     res = xpcsfit.least_squares(fun, jnp.array([0.0, 0.0, 0.3]))
-    assert int(res.monitor_trigger) == -1  # not requested
-    from xpcsfit.solvers.trust_region import trust_region_solve
+    assert res.observed is None  # not requested
 
     def evaluate(v):
         r, J = fun(v), jax.jacfwd(fun)(v)
@@ -91,46 +126,51 @@ def test_monitor_inside_the_solver_state():
     # At the start the last component's gradient is ~1e-4 of the others: the ratio is far
     # below 0.01 on the first accepted iteration.
     out = trust_region_solve(evaluate, jnp.array([0.0, 0.0, 0.3]), -jnp.inf, jnp.inf,
-                             monitor=(2, 0.01, 1))
-    assert int(out.monitor_trigger) == 0
+                             observer=GradientMonitor(2, 0.01, 1))
+    assert int(out.observed.trigger) == 0
     never = trust_region_solve(evaluate, jnp.array([0.0, 0.0, 0.3]), -jnp.inf, jnp.inf,
-                               monitor=(2, 0.01, 1000))
-    assert int(never.monitor_trigger) == -1
-    np.testing.assert_allclose(never.x, out.x)  # monitoring never changes the iterates
+                               observer=GradientMonitor(2, 0.01, 1000))
+    assert int(never.observed.trigger) == -1
+    plain = trust_region_solve(evaluate, jnp.array([0.0, 0.0, 0.3]), -jnp.inf, jnp.inf)
+    np.testing.assert_array_equal(never.x, plain.x)  # observing never changes the iterates
 
 
-def test_hierarchical_solve_matches_numpy_and_respects_bounds():
+def _solve(objective, z0, lower, upper, **kw):
+    return solving.solve(objective, z0, lower, upper, ftol=1e-12, xtol=1e-12, gtol=1e-12,
+                         **{"max_nfev": None, **kw})
+
+
+@pytest.mark.parametrize("traced", [True, False])
+def test_hierarchical_solve_matches_numpy_and_respects_bounds(traced):
     rng = np.random.default_rng(1)
-    M = rng.normal(size=(12, 4))
-    y = rng.normal(size=12)
-
-    def vg(x):
-        r = M @ x - y
-        return 0.5 * float(r @ r), M.T @ r
-
+    M = jnp.asarray(rng.normal(size=(12, 4)))
+    y = jnp.asarray(rng.normal(size=12))
+    objective = Linear(M, y)
     lower, upper = np.full(4, -10.0), np.full(4, 10.0)
-    x, history = hierarchical_solve(vg, np.zeros(4), lower, upper, [2, 3], [0, 1],
-                                    max_rounds=50, rtol=1e-12)
-    np.testing.assert_allclose(x, np.linalg.lstsq(M, y, rcond=None)[0], atol=1e-5)
-    upper[3] = -1.0
-    lower[3] = -5.0
-    xb, _ = hierarchical_solve(vg, np.array([0, 0, 0, -2.0]), lower, upper, [2, 3], [0, 1])
-    assert np.all(xb <= upper) and np.all(xb >= lower)
-    assert history and history[-1]["change"] < 1e-6 or len(history) == 50
+    loop = functools.partial(solving.while_loop, traced=traced)
+    run = (lambda *a: jax.jit(lambda z0: hierarchical_solve(_solve, objective, z0, lower, upper,
+                                                            *a, loop=loop, max_rounds=50,
+                                                            rtol=1e-12))) if traced else None
+    args = (np.array([2, 3]), np.array([0, 1]))
+    if traced:
+        z, rounds, change = run(*args)(jnp.zeros(4))
+    else:
+        z, rounds, change = hierarchical_solve(_solve, objective, jnp.zeros(4), lower, upper,
+                                               *args, loop=loop, max_rounds=50, rtol=1e-12)
+    # Alternating exact block solves of a convex quadratic converge to its minimiser.
+    np.testing.assert_allclose(z, np.linalg.lstsq(np.asarray(M), np.asarray(y), rcond=None)[0],
+                               atol=1e-8)
+    assert int(rounds) < 50 and float(change) < 1e-12
+    upper[3], lower[3] = -1.0, -5.0
+    zb, _, _ = hierarchical_solve(_solve, objective, jnp.array([0, 0, 0, -2.0]), lower, upper,
+                                  *args, loop=functools.partial(solving.while_loop, traced=False))
+    assert np.all(np.asarray(zb) <= upper) and np.all(np.asarray(zb) >= lower)
 
 
-def test_controller_parsing_and_activation():
-    d = DefenseConfig.from_mapping({"regularization": {"enable": True, "lambda": 3.0},
-                                    "nonsense": 1, "hierarchical": {"depth": 3}})
-    assert d.regularization["lambda"] == 3.0 and d.gradient_monitoring["enable"] is True
-    assert set(d.unknown_keys) == {"optimization.nlsq.anti_degeneracy.nonsense",
-                                   "optimization.nlsq.anti_degeneracy.hierarchical.depth"}
-    with pytest.raises(ValueError, match="anti_degeneracy.regularization.lambda"):
-        DefenseConfig.from_mapping({"regularization": {"lambda": -1}})
-    with pytest.raises(ValueError, match="gradient_monitoring.response"):
-        DefenseConfig.from_mapping({"gradient_monitoring": {"response": "panic"}})
-    with pytest.raises(ValueError, match="anti_degeneracy.enable"):
-        DefenseConfig.from_mapping({"enable": "yes"})
+def test_controller_settings_and_activation():
+    d = FitConfig.from_dict({"optimization": {"nlsq": {"anti_degeneracy": {
+        "regularization": {"enable": True, "lambda": 3.0}}}}}).defense
+    assert d.regularization.lam == 3.0 and d.monitor.enable is True
     assert should_activate("laminar_flow", 8, "fourier", True)[0]
     assert not should_activate("static_isotropic", 8, "individual", True)[0]
     assert not should_activate("laminar_flow", 3, "individual", True)[0]

@@ -38,7 +38,24 @@ def test_multistart_escapes_a_local_minimum():
     multi = xpcsfit.fit_nlsq_multistart(data, cfg)
     report = multi.device_info["multistart"]
     assert len(report["chi_squared"]) == 9 and report["basins"]
+    assert multi.device_info["per_angle_mode"] == "individual"
     assert multi.chi_squared < 0.5 * single.chi_squared  # the single start is stuck
     assert 0.9 < multi.reduced_chi_squared < 1.1
     g = multi.value("gamma_dot_t0")
     assert abs(g - truth["physical"][3]) < 3 * multi.uncertainty("gamma_dot_t0")
+
+
+def test_multistart_honours_the_per_angle_mode_and_screening():
+    data, _ = make_case("laminar_flow", n_phi=3, n_t=30, noise=0.01, seed=2)
+    cfg = start_config("laminar_flow", **{
+        "optimization.nlsq.anti_degeneracy": {"per_angle_mode": "varpro"},
+        "optimization.nlsq.multi_start": {"n_starts": 5, "use_screening": True,
+                                          "screen_keep_fraction": 0.5}})
+    multi = xpcsfit.fit_nlsq_multistart(data, cfg)
+    report = multi.device_info["multistart"]
+    assert multi.device_info["per_angle_mode"] == "varpro"
+    assert len(report["starts_run"]) == 3 == len(report["screening"]["kept"])  # ceil(0.5·6)
+    assert multi.chi_squared <= xpcsfit.fit(data, cfg).chi_squared * (1 + 1e-9)
+    # The config switch does the same as the entry point.
+    cfg["optimization"]["nlsq"]["multi_start"]["enable"] = True
+    np.testing.assert_allclose(xpcsfit.fit(data, cfg).parameters, multi.parameters, rtol=1e-12)

@@ -2,15 +2,14 @@
 pass, per-angle weights, the value-only line search, and the defense layers on every
 strategy."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import xpcsfit
 from fit_cases import make_case, start_config
-from xpcsfit.fitting.hybrid import HostData, StreamPass, bound_normalisation
-from xpcsfit.fitting.strategies import GridObjective
+from xpcsfit.fitting.objectives import HostData, InMemory, StreamPass
 from xpcsfit.fitting.structured import make_grid_problem
+from xpcsfit.fitting.warmup import bound_normalisation
 from xpcsfit.solvers.lbfgs import lbfgs_warmup
 
 N_PHI = 5
@@ -29,7 +28,7 @@ def case():
 def _grid_objective(data, sigma, n):
     problem = make_grid_problem(data.g2, sigma, data.t, data.phi, data.q, data.L,
                                 mode="laminar_flow", convention="paper", chunk_pairs=200)
-    return GridObjective(problem, jnp.eye(n), jnp.zeros(n), {})
+    return InMemory(problem)
 
 
 def _host(data, sigma):
@@ -159,6 +158,8 @@ def test_streaming_settings_are_validated_and_unknown_keys_reported():
     cfg = start_config("static_isotropic", **{
         "optimization.nlsq.strategy": "hybrid_streaming",
         "optimization.nlsq.hybrid_streaming": {"enable_warmpu": True}})
-    with pytest.warns(UserWarning, match="hybrid_streaming.enable_warmpu"):
+    with pytest.warns(UserWarning, match=r"optimization.nlsq.hybrid_streaming \(1\)"):
         res = xpcsfit.fit(data, cfg)
+    unknown = res.device_info["config"]["unknown_keys"]
+    assert unknown == ["optimization.nlsq.hybrid_streaming.enable_warmpu"]
     assert "warmup" not in res.device_info["streaming"]  # the typo did not enable it

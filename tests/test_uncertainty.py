@@ -4,19 +4,19 @@ import jax
 import numpy as np
 import pytest
 
+import xpcsfit
 from fit_cases import make_case
 from xpcsfit import FitConfig
-from xpcsfit.fitting.functional import fit_arrays
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_standard_errors_match_spread_over_30_realisations(symmetric):
-    cfg = FitConfig(analysis_mode="static_isotropic", per_angle_mode="individual")
+    cfg = FitConfig.create(analysis_mode="static_isotropic", per_angle_mode="individual")
     cases = [make_case("static_isotropic", n_phi=2, n_t=40, noise=0.02, seed=100 + k,
                        symmetric=symmetric)[0] for k in range(30)]
     batch = jax.tree.map(lambda *xs: np.stack(xs), *cases)
-    out = jax.vmap(lambda d: fit_arrays(d, cfg))(batch)
+    out = jax.vmap(lambda d: xpcsfit.fit(d, cfg))(batch)
     assert bool(np.all(out.success))
     params = np.asarray(out.parameters)
     spread = params.std(axis=0, ddof=1)

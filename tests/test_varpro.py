@@ -197,9 +197,6 @@ def test_varpro_reports_linear_values_outside_bounds():
 
 def test_varpro_bad_input():
     data = _data()
-    cfg = xpcsfit.FitConfig(analysis_mode="laminar_flow", per_angle_mode="varpro")
-    with pytest.raises(ValueError, match="per_angle_mode"):
-        jax.jit(xpcsfit.fit, static_argnames="config")(data, config=cfg)
     with pytest.raises(ValueError, match="per_angle_mode"):
         xpcsfit.fit(data, {"optimization": {"nlsq": {"anti_degeneracy": {
             "per_angle_mode": "var_pro"}}}})

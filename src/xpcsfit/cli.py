@@ -97,7 +97,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     _echo(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹ "
           f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
           f"{dataset['end_frame']}, {data.n_phi} angles × {data.n_t}² = {data.n_points:,} points")
-    progress = Progress(sys.stderr, loaded.fit.max_nfev)
+    progress = Progress(sys.stderr, loaded.fit.solver.max_nfev)
     if args.multistart:
         _echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
               f"starts …")

@@ -137,9 +137,8 @@ class XPCSData(eqx.Module):
         wavevector_q_list, optional sigma) and its config dict.
 
         q is the first element of `wavevector_q_list` (the data's, not the config's).
-        L: analyzer_parameters.geometry.stator_rotor_gap → experimental_data.geometry.
-        stator_rotor_gap → experimental_data.sample_detector_distance → 2e6 Å.
-        dt: analyzer_parameters.dt → experimental_data.dt → the step of t.
+        L: data["L"] → the config's stator_rotor_gap → 2e6 Å. dt: data["dt"] → the
+        config's dt → the step of t. `config` is a homodyne-layout dict or a `FitConfig`.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"data: expected a dict, got {type(data).__name__}")
@@ -162,12 +161,18 @@ class XPCSData(eqx.Module):
         q_list = np.atleast_1d(np.asarray(data["wavevector_q_list"], dtype=np.float64))
         if q_list.size == 0:
             raise ValueError("wavevector_q_list: empty")
-        L = next((v for v in (_get(config, "analyzer_parameters.geometry.stator_rotor_gap"),
-                              _get(config, "experimental_data.geometry.stator_rotor_gap"),
-                              _get(config, "experimental_data.sample_detector_distance"))
-                  if v is not None), DEFAULT_GAP)
-        dt = next((v for v in (_get(config, "analyzer_parameters.dt"),
-                               _get(config, "experimental_data.dt")) if v is not None), None)
+        if hasattr(config, "geometry"):  # a FitConfig
+            L_cfg, dt_cfg = config.geometry.L, config.geometry.dt
+        else:
+            L_cfg = next((v for v in (
+                _get(config, "analyzer_parameters.geometry.stator_rotor_gap"),
+                _get(config, "experimental_data.geometry.stator_rotor_gap")) if v is not None),
+                None)
+            dt_cfg = next((v for v in (_get(config, "analyzer_parameters.dt"),
+                                       _get(config, "experimental_data.dt")) if v is not None),
+                          None)
+        L = next((v for v in (data.get("L"), L_cfg) if v is not None), DEFAULT_GAP)
+        dt = next((v for v in (data.get("dt"), dt_cfg) if v is not None), None)
         return cls.from_arrays(data["c2_exp"], t, data["phi_angles_list"], q=q_list[0], L=L,
                                dt=dt, sigma=data.get("sigma"))
 

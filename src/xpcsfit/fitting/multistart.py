@@ -1,27 +1,21 @@
 """Multistart: Latin-hypercube starts, optional screening by cost, batched local fits, basins.
 
-The local fits of all starts run as one `jax.vmap` over the start vector of the same
-compiled trust-region solve (the data are shared), the best by χ² is refined by `fit`
-(so it carries the full result, recovery and covariance), and the local minima are
-grouped into basins: results within 10% of the best χ² whose bound-normalised distance to
-a basin's representative is < 0.2.
+With `optimization.nlsq.multi_start.enable` (or `fit_nlsq_multistart`) the fit's start
+list is the configured start plus n_starts Latin-hypercube points in the bounds of the
+free physical parameters (per-angle values from the configured start). Every start runs
+the same attempt as a single fit (per-angle mode, defenses), as one `jax.vmap` in memory;
+the lowest χ² wins, and the local minima are grouped into basins: results within 10 % of
+the best χ² whose bound-normalised distance to a basin's representative is < 0.2.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from ..data import XPCSData
-from ..physics.parameters import ParameterSpace
-from .api import _as_config, _initial_full, fit
-from .result import OptimizationResult
-from .strategies import chunk_pairs_for, cost_at, solve_grid
-from .structured import make_grid_problem
 
 BASIN_CHI2_FRACTION = 0.10
 BASIN_DISTANCE = 0.2
@@ -37,11 +31,37 @@ def latin_hypercube(key, n: int, lower, upper) -> jnp.ndarray:
     return lower[None, :] + u * (upper - lower)[None, :]
 
 
+def candidate_starts(plan, z0, lower, upper, n_physical_free: int):
+    """(m, k) starts: z0, then (multistart) z0 with its physical part replaced by
+    Latin-hypercube points in the physical bounds."""
+    if not plan.multistart.enable:
+        return z0[None, :]
+    k = z0.shape[0]
+    phys = slice(k - n_physical_free, k)
+    ms = plan.multistart
+    samples = latin_hypercube(jax.random.PRNGKey(ms.seed), ms.n_starts,
+                              np.asarray(lower)[phys], np.asarray(upper)[phys])
+    starts = jnp.repeat(z0[None, :], ms.n_starts + 1, axis=0)
+    return starts.at[1:, phys].set(samples)
+
+
+def start_names(plan) -> tuple[str, ...]:
+    """Names of the candidate starts (in the attempt log's index order)."""
+    if plan.multistart.enable:
+        return ("configured",) + tuple(f"latin_hypercube[{i}]"
+                                       for i in range(plan.multistart.n_starts))
+    return plan.recovery
+
+
 def cluster_basins(x: np.ndarray, chi2: np.ndarray, lower, upper) -> list[dict[str, Any]]:
     """Group results within 10% χ² of the best by normalised distance < 0.2."""
+    lower, upper = np.asarray(lower), np.asarray(upper)
     span = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
-    best = float(np.min(chi2))
-    near = np.flatnonzero(chi2 <= best * (1 + BASIN_CHI2_FRACTION))
+    finite = np.isfinite(chi2)
+    if not finite.any():
+        return []
+    best = float(np.min(chi2[finite]))
+    near = np.flatnonzero(finite & (chi2 <= best * (1 + BASIN_CHI2_FRACTION)))
     basins: list[dict[str, Any]] = []
     for i in near[np.argsort(chi2[near])]:
         z = x[i] / span
@@ -55,60 +75,22 @@ def cluster_basins(x: np.ndarray, chi2: np.ndarray, lower, upper) -> list[dict[s
     return [{k: v for k, v in b.items() if k != "_z"} for b in basins]
 
 
-def fit_nlsq_multistart(
-    data: XPCSData, config: Any = None, *, n_starts: int | None = None, seed: int | None = None
-) -> OptimizationResult:
-    """Fit from n_starts Latin-hypercube starts (+ the configured start); return the best.
+def fit_nlsq_multistart(data, config: Any = None, *, n_starts: int | None = None,
+                        seed: int | None = None, **kwargs: Any):
+    """`fit` with multistart on: n_starts Latin-hypercube starts plus the configured start.
 
     Config keys (`optimization.nlsq.multi_start`): n_starts (10), seed (0), use_screening
-    (False), screen_keep_fraction (0.5). Physical parameters are sampled in their bounds;
-    per-angle contrast/offset start from the quantile estimates. The report is in
-    ``device_info["multistart"]``.
+    (False), screen_keep_fraction (0.5); the keyword arguments override them. Every
+    per-angle mode and strategy works. The report is in ``device_info["multistart"]``.
     """
-    t0 = time.perf_counter()
-    cfg = _as_config(config)
-    ms = cfg.section("multi_start")
-    n_starts = int(n_starts if n_starts is not None else ms.get("n_starts", 10))
-    seed = int(seed if seed is not None else ms.get("seed", 0))
-    if n_starts < 1:
-        raise ValueError(f"optimization.nlsq.multi_start.n_starts: must be >= 1, got {n_starts}")
-    space = ParameterSpace.create(cfg.analysis_mode, data.n_phi,
-                                  bounds={k: (lo, hi) for k, lo, hi in cfg.bounds} or None)
-    x0, _ = _initial_full(data, space, cfg, None)
-    n = data.n_phi
-    rep = space.reparam("individual", np.asarray(data.phi))
-    lower, upper = space.full_lower(), space.full_upper()
-    phys = slice(2 * n, None)
-    samples = np.asarray(latin_hypercube(jax.random.PRNGKey(seed), n_starts, lower[phys],
-                                         upper[phys]))
-    starts = np.repeat(x0[None, :], n_starts + 1, axis=0)
-    starts[1:, phys] = samples
-    span = upper - lower
-    starts = np.clip(starts, lower + 1e-10 * span, upper - 1e-10 * span)
-    problem = make_grid_problem(data.g2, data.sigma, data.t, data.phi, data.q, data.L,
-                                mode=cfg.analysis_mode, convention=cfg.convention,
-                                chunk_pairs=chunk_pairs_for(n, cfg.chunk_points))
-    A, b = jnp.asarray(rep.A), jnp.asarray(rep.b)
-    screened = None
-    if ms.get("use_screening", False):
-        costs = np.asarray(jax.vmap(lambda z: cost_at(z, problem, A, b))(jnp.asarray(starts)))
-        keep = max(1, int(np.ceil(float(ms.get("screen_keep_fraction", 0.5)) * len(starts))))
-        order = np.argsort(costs)[:keep]
-        screened = {"start_costs": costs.tolist(), "kept": order.tolist()}
-        starts = starts[order]
-    batch = jax.vmap(lambda z0: solve_grid(problem, A, b, jnp.asarray(lower), jnp.asarray(upper),
-                                           z0, ftol=cfg.ftol, xtol=cfg.xtol, gtol=cfg.gtol,
-                                           max_nfev=cfg.max_nfev))(jnp.asarray(starts))
-    chi2 = 2.0 * np.asarray(batch.cost)
-    chi2 = np.where(np.isfinite(chi2), chi2, np.inf)
-    xs = np.asarray(batch.x)
-    best = int(np.argmin(chi2))
-    result = fit(data, cfg.replace(per_angle_mode="individual"), init=xs[best])
-    report = {
-        "n_starts": n_starts, "seed": seed, "screening": screened,
-        "starts": starts.tolist(), "chi_squared": chi2.tolist(), "best_start": best,
-        "basins": cluster_basins(xs, chi2, lower, upper),
-        "seconds": time.perf_counter() - t0,
-    }
-    result.device_info["multistart"] = report
-    return result
+    from .api import as_config, fit
+
+    cfg = as_config(config)
+    ms = dataclasses.replace(cfg.multistart, enable=True)
+    for name, value in (("n_starts", n_starts), ("seed", seed)):
+        if value is not None:
+            key = f"optimization.nlsq.multi_start.{name}"
+            from .config.keys import BY_PATH
+
+            ms = dataclasses.replace(ms, **{name: BY_PATH[key].parse(key, value)})
+    return fit(data, dataclasses.replace(cfg, multistart=ms), **kwargs)

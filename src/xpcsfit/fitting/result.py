@@ -6,39 +6,51 @@ import dataclasses
 import math
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 GOOD_CHI2 = 2.0
 MARGINAL_CHI2 = 5.0
 
 
+CONVERGENCE = ("converged", "partial", "failed")
+QUALITY = ("good", "marginal", "poor")
+
+
+def convergence_code(success, finite, improved):
+    """Index into `CONVERGENCE`: converged (a tolerance was met), partial (stopped early but
+    improved), else failed. Traceable."""
+    return jnp.where(~finite, 2, jnp.where(success, 0, jnp.where(improved, 1, 2)))
+
+
+def quality_code(reduced_chi2, convergence):
+    """Index into `QUALITY`: good (χ²_red < 2 and converged), marginal (χ²_red < 5 and not
+    failed), else poor. Traceable."""
+    ok = jnp.isfinite(reduced_chi2) & (convergence != 2)
+    return jnp.where(ok & (convergence == 0) & (reduced_chi2 < GOOD_CHI2), 0,
+                     jnp.where(ok & (reduced_chi2 < MARGINAL_CHI2), 1, 2))
+
+
 def convergence_status(success: bool, finite: bool, improved: bool) -> str:
-    """"converged" (a tolerance was met), "partial" (stopped early but improved), else "failed"."""
-    if not finite:
-        return "failed"
-    if success:
-        return "converged"
-    return "partial" if improved else "failed"
+    """The `CONVERGENCE` string (host values)."""
+    return CONVERGENCE[int(convergence_code(success, finite, improved))]
 
 
 def quality_flag(reduced_chi2: float, status: str) -> str:
-    """"good": χ²_red < 2 and converged; "marginal": χ²_red < 5 and not failed; else "poor"."""
-    if status == "failed" or not math.isfinite(reduced_chi2):
-        return "poor"
-    if status == "converged" and reduced_chi2 < GOOD_CHI2:
-        return "good"
-    if reduced_chi2 < MARGINAL_CHI2:
-        return "marginal"
-    return "poor"
+    """The `QUALITY` string for a χ²_red and a convergence status (host values)."""
+    return QUALITY[int(quality_code(reduced_chi2, CONVERGENCE.index(status)))]
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy (arrays → lists, non-finite floats → null / "inf", dataclasses → dicts)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value))
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray) or hasattr(value, "__array__") and not isinstance(value, str):
-        return _jsonable(np.asarray(value).tolist())
+        return jsonable(np.asarray(value).tolist())
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -72,6 +84,8 @@ class OptimizationResult:
     nfev: int = 0
     initial_parameters: np.ndarray | None = None
     warnings: tuple[str, ...] = ()
+    recovery_actions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    sigma_is_default: bool = False
 
     def value(self, name: str) -> float:
         """The fitted value of one parameter by full-layout name (e.g. "D0", "contrast[2]")."""
@@ -91,4 +105,5 @@ class OptimizationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field (non-finite floats as null / "inf")."""
-        return _jsonable(dataclasses.asdict(self))
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return jsonable(out)

@@ -262,6 +262,34 @@ def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, con
     return 0.5 * jnp.sum(weight * resid * resid)
 
 
+def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int):
+    """(contrast, offset, u, E, Γ) at x: the pieces of a cost-only pass (no derivatives)."""
+    n_phi = phi.shape[0]
+    physical = x[2 * n_phi :]
+    u = (angle_pieces(physical, phi, q=q, L=L, convention=convention)[0]
+         if mode == "laminar_flow" else jnp.zeros((n_phi,), x.dtype))
+    e, gamma = grid_values(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad)
+    return x[:n_phi], x[n_phi : 2 * n_phi], u, e, gamma
+
+
+def grid_cost(x: Float[Array, " n"], problem: GridProblem) -> Float[Array, ""]:
+    """½‖r‖² at x in one pass without derivative rows (~4× cheaper than the full pass)."""
+    contrast, offset, u, e, gamma = value_pieces(
+        x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
+        convention=problem.convention, n_pad=problem.g2.shape[1])
+    size = problem.chunk_size
+
+    def chunk(k):
+        start = k * size
+        return chunk_cost(contrast, offset, u, lax.dynamic_slice_in_dim(e, start, size),
+                          lax.dynamic_slice_in_dim(gamma, start, size),
+                          lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1),
+                          lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1),
+                          mode=problem.mode, convention=problem.convention)
+
+    return accumulate(chunk, problem.n_chunks)
+
+
 def normal_equations(
     x: Float[Array, " n"], problem: GridProblem
 ) -> tuple[Float[Array, ""], Float[Array, "n n"], Float[Array, " n"]]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data import XPCSData
 from ..fitting.config import FitConfig
-from ..fitting.result import OptimizationResult, _jsonable
+from ..fitting.result import OptimizationResult, jsonable
 from ..physics.g2 import g2_model
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def parameter_summary(result: OptimizationResult, config: FitConfig) -> dict[str
     names = list(result.parameter_names)
     values = np.asarray(result.parameters, dtype=float)
     errors = np.asarray(result.uncertainties, dtype=float)
-    return _jsonable({
+    return jsonable({
         "names": names,
         "values": values,
         "uncertainties": errors,
@@ -91,10 +91,10 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     report = {
         "result": result.to_dict(),
         "parameters": summary["parameters"],
-        "dataset": _jsonable({"n_phi": data.n_phi, "n_t": data.n_t, "n_points": data.n_points,
+        "dataset": jsonable({"n_phi": data.n_phi, "n_t": data.n_t, "n_points": data.n_points,
                               "q": float(data.q), "L": float(data.L), "dt": float(data.dt),
                               "phi": np.asarray(data.phi), **(dataset or {})}),
-        "config": _jsonable(config_echo if config_echo is not None
+        "config": jsonable(config_echo if config_echo is not None
                             else json.loads(config.source_json)),
         "versions": versions(),
     }

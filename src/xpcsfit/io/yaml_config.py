@@ -122,7 +122,7 @@ class DataSettings:
         exp = _section(cfg, "experimental_data")
         unknown = [f"experimental_data.{k}" for k in exp
                    if k not in _DATA_KEYS and k not in _DATA_INFO_KEYS]
-        kw: dict[str, Any] = {"q": fit.q, "dt": fit.dt}
+        kw: dict[str, Any] = {"q": fit.geometry.q, "dt": fit.geometry.dt}
         if exp.get("data_file_name") is not None:
             name = _string("experimental_data.data_file_name", exp["data_file_name"])
             folder = _string("experimental_data.data_folder_path",
@@ -137,10 +137,10 @@ class DataSettings:
         if exp.get("cache_compression") is not None:
             kw["cache_compression"] = _bool("experimental_data.cache_compression",
                                             exp["cache_compression"])
-        if fit.start_frame is not None:
-            kw["start_frame"] = fit.start_frame
-        if fit.end_frame is not None:
-            kw["end_frame"] = fit.end_frame
+        if fit.geometry.start_frame is not None:
+            kw["start_frame"] = fit.geometry.start_frame
+        if fit.geometry.end_frame is not None:
+            kw["end_frame"] = fit.geometry.end_frame
         if kw.get("start_frame", 1) < 1:
             raise ValueError(f"analyzer_parameters.start_frame: frames are 1-based, got "
                              f"{kw['start_frame']!r}")

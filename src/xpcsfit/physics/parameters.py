@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from .g2 import MODES
@@ -50,23 +51,29 @@ def canonical_name(name: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Reparam:
-    """Linear per-angle reparameterisation x = A·z + b with box bounds on z."""
+    """Linear per-angle (and fixed-parameter) map x = A·z + b with box bounds on z.
+
+    A and b are JAX arrays (they may depend on traced angles or starts); lower, upper and
+    names are host data. `separable`: the first 2·n_phi columns (contrast, offset) are
+    eliminated by variable projection (per_angle_mode varpro) rather than solved for.
+    """
 
     mode: str
-    A: np.ndarray  # (n_full, n_free)
-    b: np.ndarray  # (n_full,)
+    A: Any  # (n_full, n_free)
+    b: Any  # (n_full,)
     lower: np.ndarray  # (n_free,)
     upper: np.ndarray  # (n_free,)
     names: tuple[str, ...]
+    n_physical_free: int
+    separable: bool = False
 
     def to_full(self, z):
-        """x = A z + b (works on NumPy or JAX arrays)."""
+        """x = A z + b."""
         return self.A @ z + self.b
 
-    def from_full(self, x) -> np.ndarray:
+    def from_full(self, x):
         """The free vector whose image is closest to x (exact for x in the image)."""
-        sol, *_ = np.linalg.lstsq(self.A, np.asarray(x, dtype=np.float64) - self.b, rcond=None)
-        return sol
+        return jnp.linalg.lstsq(self.A, jnp.asarray(x, dtype=jnp.float64) - self.b)[0]
 
     def cov_to_full(self, cov):
         """Covariance of x from that of z: A Σ Aᵀ."""
@@ -191,63 +198,85 @@ class ParameterSpace:
         offset_fixed=None,
         fourier_order: int = 2,
         fourier_auto_threshold: int = 6,
+        fixed: Mapping[str, float] | None = None,
     ) -> Reparam:
-        """The linear map x = A z + b of a per-angle mode (DESIGN §3)."""
+        """The linear map x = A z + b of a per-angle mode (DESIGN §3), with the physical
+        parameters named in `fixed` held at their values (no column in A). Works on traced
+        angles and starts (jax.numpy)."""
         n, p = self.n_phi, self.n_physical
         mode = per_angle_mode
         if mode == "auto":
             mode = "individual" if n < fourier_auto_threshold else "fourier"
+        held = {self.physical_names.index(canonical_name(k)): float(v)
+                for k, v in (fixed or {}).items()}
+        free = [i for i in range(p) if i not in held]
+        a_phys = jnp.eye(p)[:, free]
+        b_phys = jnp.asarray([held.get(i, 0.0) for i in range(p)])
         lo, hi = self.full_lower(), self.full_upper()
-        phys = slice(2 * n, 2 * n + p)
+        phys_lo, phys_hi = lo[2 * n :][free], hi[2 * n :][free]
+        phys_names = tuple(self.physical_names[i] for i in free)
+        zeros = jnp.zeros((n,))
         if mode in ("individual", "varpro"):  # varpro: c, o eliminated, individual layout
-            return Reparam(mode, np.eye(self.n_full), np.zeros(self.n_full), lo, hi,
-                           self.full_names)
+            a_c = jnp.concatenate([jnp.eye(2 * n), jnp.zeros((p, 2 * n))])
+            return self._map(mode, a_c, jnp.concatenate([zeros, zeros]), a_phys, b_phys,
+                             lo[: 2 * n], hi[: 2 * n], phys_lo, phys_hi,
+                             self.full_names[: 2 * n] + phys_names, mode == "varpro")
         if mode == "fourier":
             if np.shape(phi_deg) != (n,):
                 raise ValueError(f"phi: expected {n} angles, got shape {np.shape(phi_deg)}")
-            basis = fourier_basis(phi_deg, fourier_order)
-            k = basis.shape[1]
+            k = 2 * int(fourier_order) + 1
             if n < k:
                 raise ValueError(f"per_angle_mode: 'fourier' of order {fourier_order} needs at "
                                  f"least {k} angles, got {n}; use 'individual'")
-            A = np.zeros((self.n_full, 2 * k + p))
-            A[:n, :k], A[n : 2 * n, k : 2 * k] = basis, basis
-            A[phys, 2 * k :] = np.eye(p)
+            basis = fourier_basis(phi_deg, fourier_order, xp=jnp)
+            block = jnp.zeros((n, k))
+            a_c = jnp.concatenate([jnp.concatenate([basis, block], axis=1),
+                                   jnp.concatenate([block, basis], axis=1),
+                                   jnp.zeros((p, 2 * k))])
             z_lo, z_hi = [], []
             for _, blo, bhi in (self.contrast_bounds, self.offset_bounds):
                 half = (bhi - blo) / (2 * (k - 1)) if k > 1 else 0.0
                 z_lo += [blo] + [-half] * (k - 1)
                 z_hi += [bhi] + [half] * (k - 1)
             names = tuple(f"contrast_fourier[{j}]" for j in range(k)) + tuple(
-                f"offset_fourier[{j}]" for j in range(k)) + self.physical_names
-            return Reparam(mode, A, np.zeros(self.n_full),
-                           np.concatenate([z_lo, lo[phys]]), np.concatenate([z_hi, hi[phys]]),
-                           names)
+                f"offset_fourier[{j}]" for j in range(k))
+            return self._map(mode, a_c, jnp.zeros((2 * n,)), a_phys, b_phys, np.array(z_lo),
+                             np.array(z_hi), phys_lo, phys_hi, names + phys_names)
         if mode == "averaged":
-            A = np.zeros((self.n_full, 2 + p))
-            A[:n, 0], A[n : 2 * n, 1] = 1.0, 1.0
-            A[phys, 2:] = np.eye(p)
-            return Reparam(mode, A, np.zeros(self.n_full),
-                           np.concatenate([[lo[0], lo[n]], lo[phys]]),
-                           np.concatenate([[hi[0], hi[n]], hi[phys]]),
-                           ("contrast", "offset") + self.physical_names)
+            ones = jnp.ones((n, 1))
+            a_c = jnp.concatenate([jnp.concatenate([ones, 0 * ones], axis=1),
+                                   jnp.concatenate([0 * ones, ones], axis=1),
+                                   jnp.zeros((p, 2))])
+            return self._map(mode, a_c, jnp.zeros((2 * n,)), a_phys, b_phys,
+                             np.array([lo[0], lo[n]]), np.array([hi[0], hi[n]]), phys_lo,
+                             phys_hi, ("contrast", "offset") + phys_names)
         if mode == "constant":
             if contrast_fixed is None or offset_fixed is None:
                 raise ValueError("per_angle_mode: 'constant' needs contrast_fixed and offset_fixed")
-            A = np.zeros((self.n_full, p))
-            A[phys, :] = np.eye(p)
-            b = np.zeros(self.n_full)
-            b[:n] = np.broadcast_to(np.asarray(contrast_fixed, float), (n,))
-            b[n : 2 * n] = np.broadcast_to(np.asarray(offset_fixed, float), (n,))
-            return Reparam(mode, A, b, lo[phys].copy(), hi[phys].copy(), self.physical_names)
+            b_c = jnp.concatenate([jnp.broadcast_to(jnp.asarray(contrast_fixed, float), (n,)),
+                                   jnp.broadcast_to(jnp.asarray(offset_fixed, float), (n,))])
+            return self._map(mode, jnp.zeros((2 * n + p, 0)), b_c, a_phys, b_phys,
+                             np.zeros(0), np.zeros(0), phys_lo, phys_hi, phys_names)
         raise ValueError(f"per_angle_mode: unknown mode {per_angle_mode!r}; expected one of "
                          f"{PER_ANGLE_MODES}")
 
+    def _map(self, mode, a_c, b_c, a_phys, b_phys, c_lo, c_hi, phys_lo, phys_hi, names,
+             separable=False) -> Reparam:
+        """Assemble A = [a_c | (0; a_phys)] and b = (b_c; b_phys)."""
+        n2 = 2 * self.n_phi
+        a_p = jnp.concatenate([jnp.zeros((n2, a_phys.shape[1])), a_phys])
+        A = jnp.concatenate([a_c, a_p], axis=1)
+        b = jnp.concatenate([b_c, b_phys])
+        return Reparam(mode, A, b, np.concatenate([c_lo, phys_lo]),
+                       np.concatenate([c_hi, phys_hi]), tuple(names), a_phys.shape[1],
+                       separable)
 
-def fourier_basis(phi_deg, order: int) -> np.ndarray:
-    """Columns [1, cos φ, sin φ, …, cos Kφ, sin Kφ] at the angles (degrees → radians once)."""
-    phi = np.deg2rad(np.asarray(phi_deg, dtype=np.float64))
-    cols = [np.ones_like(phi)]
+
+def fourier_basis(phi_deg, order: int, xp=np):
+    """Columns [1, cos φ, sin φ, …, cos Kφ, sin Kφ] at the angles (degrees → radians once),
+    with NumPy or jax.numpy (`xp`)."""
+    phi = xp.deg2rad(xp.asarray(phi_deg, dtype=xp.float64))
+    cols = [xp.ones_like(phi)]
     for k in range(1, int(order) + 1):
-        cols += [np.cos(k * phi), np.sin(k * phi)]
-    return np.stack(cols, axis=1)
+        cols += [xp.cos(k * phi), xp.sin(k * phi)]
+    return xp.stack(cols, axis=1)

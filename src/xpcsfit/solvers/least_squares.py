@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
@@ -77,5 +76,3 @@ def least_squares(
     fields = {f: getattr(res, f) for f in res.__dataclass_fields__}
     return LeastSquaresResult(**fields, fun=fun(res.x, *args))
 
-
-least_squares_jit = eqx.filter_jit(least_squares)

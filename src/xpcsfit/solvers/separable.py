@@ -125,4 +125,4 @@ def separable_solve(
     active = jnp.concatenate([jnp.zeros(m, dtype=res.active_mask.dtype), res.active_mask])
     return SolverResult(x=x, cost=cost, grad=grad, jtj=gram, nfev=res.nfev, njev=res.njev,
                         status=res.status, success=res.success, active_mask=active,
-                        monitor_trigger=res.monitor_trigger, monitor_ratio=res.monitor_ratio)
+                        observed=res.observed)

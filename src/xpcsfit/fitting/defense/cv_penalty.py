@@ -7,9 +7,6 @@ Gauss–Newton solver and with chunked or streamed sums (it only adds to cost, J
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -31,15 +28,3 @@ def cv_penalty_rows(
     """Rows [r_contrast, r_offset] with ½Σr² = Σ λ·CV²·MSE·n."""
     scale = jnp.sqrt(2.0 * lam * mse * n_points)
     return scale * jnp.stack([cv(x_full[:n_phi]), cv(x_full[n_phi : 2 * n_phi])])
-
-
-def with_penalty(evaluate: Callable, rows: Callable) -> Callable:
-    """An evaluate (x, *args) → (cost, JᵀJ, Jᵀr) whose sums include the rows `rows(x)`."""
-
-    def penalised(x, *args):
-        cost, jtj, jtr = evaluate(x, *args)
-        r = rows(x)
-        J = jax.jacfwd(rows)(x)
-        return cost + 0.5 * jnp.dot(r, r), jtj + J.T @ J, jtr + J.T @ r
-
-    return penalised

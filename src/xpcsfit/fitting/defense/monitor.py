@@ -1,44 +1,49 @@
-"""L4: gradient-collapse monitor.
+"""L4: gradient-collapse monitor, an observer of the trust-region iterations.
 
-ratio = ‖∇_physical‖/‖∇_per-angle‖ at each solver iteration; when it stays below the
-threshold (0.01) for `patience` (5) consecutive iterations the per-angle parameters are
-absorbing the signal, and the configured response runs: warn | hierarchical | reset
-(per-angle values to their means) | abort.
+ratio = ‖∇_physical‖/‖∇_per-angle‖ at each accepted iterate; when it stays below the
+threshold (0.01) for `patience` (5) consecutive accepted iterations, the per-angle
+parameters are absorbing the signal and the configured response runs: warn | hierarchical
+| reset (per-angle values to their means) | abort. The solver knows nothing of this: it
+only calls the observer's `init` / `update` (see `solvers.trust_region`).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
 
 RESPONSES = ("warn", "hierarchical", "reset", "abort")
 
 
-def gradient_ratio(grad_full, n_phi: int) -> float:
-    """‖∇phys‖/‖∇per-angle‖ of a full-layout gradient (a tiny denominator is guarded)."""
-    g = np.asarray(grad_full, dtype=np.float64)
-    per_angle = np.linalg.norm(g[: 2 * n_phi])
-    return float(np.linalg.norm(g[2 * n_phi :]) / max(per_angle, 1e-300))
+class MonitorState(eqx.Module):
+    run: Int[Array, ""]  # consecutive accepted iterations with a low ratio
+    trigger: Int[Array, ""]  # iteration at which the monitor fired, −1 if never
+    ratio: Float[Array, ""]  # last ratio at an accepted iterate (NaN before any)
 
 
-def scan_ratios(ratios, threshold: float = 0.01, patience: int = 5) -> int:
-    """Index at which `patience` consecutive ratios below `threshold` complete, or −1."""
-    run = 0
-    for i, ratio in enumerate(ratios):
-        run = run + 1 if ratio < threshold else 0
-        if run >= patience:
-            return i
-    return -1
+class GradientMonitor(eqx.Module):
+    """Observer: the gradient entries from `split` on are physical, the rest per-angle."""
+
+    split: int = eqx.field(static=True)
+    threshold: float = eqx.field(static=True)
+    patience: int = eqx.field(static=True)
+
+    def init(self) -> MonitorState:
+        return MonitorState(jnp.asarray(0), jnp.asarray(-1), jnp.asarray(jnp.nan))
+
+    def update(self, st: MonitorState, obs) -> MonitorState:
+        g = obs.grad
+        ratio = jnp.linalg.norm(g[self.split :]) / jnp.maximum(
+            jnp.linalg.norm(g[: self.split]), 1e-300)
+        run = jnp.where(obs.accepted, jnp.where(ratio < self.threshold, st.run + 1, 0), st.run)
+        trigger = jnp.where((st.trigger < 0) & (run >= self.patience), obs.iteration,
+                            st.trigger)
+        return MonitorState(run, trigger, jnp.where(obs.accepted, ratio, st.ratio))
 
 
-def respond(response: str, x_full, n_phi: int) -> tuple[np.ndarray, str]:
-    """Apply a response to a full-layout vector: (new x, action description)."""
-    if response not in RESPONSES:
-        raise ValueError(f"optimization.nlsq.anti_degeneracy.gradient_monitoring.response: "
-                         f"unknown {response!r}; expected one of {RESPONSES}")
-    x = np.array(x_full, dtype=np.float64)
-    if response == "reset":
-        x[:n_phi] = x[:n_phi].mean()
-        x[n_phi : 2 * n_phi] = x[n_phi : 2 * n_phi].mean()
-        return x, "per-angle contrast and offset reset to their means"
-    return x, {"warn": "warning recorded", "hierarchical": "hierarchical stage requested",
-               "abort": "fit marked failed"}[response]
+def reset_per_angle(x_full: Float[Array, " n"], n_phi: int) -> Float[Array, " n"]:
+    """The "reset" response: every angle's contrast and offset set to their means."""
+    c, o = x_full[:n_phi], x_full[n_phi : 2 * n_phi]
+    return jnp.concatenate([jnp.full_like(c, jnp.mean(c)), jnp.full_like(o, jnp.mean(o)),
+                            x_full[2 * n_phi :]])

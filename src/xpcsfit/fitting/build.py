@@ -1,0 +1,84 @@
+"""From a plan and the data to what the run needs: the full-layout objective, the start
+vector and the per-angle map."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..data import XPCSData, quantile_start
+from .objectives import InMemory, Streamed, StreamPass
+from .objectives.streamed import HostData
+from .plan import FitPlan
+from .sharded import device_mesh, shard_problem
+from .structured import make_grid_problem
+
+DEFAULT_CHUNK_POINTS = 65_536
+"""Points (all angles together) per chunk of the data pass: measured fastest on a 2-core CPU
+(the per-chunk derivative rows stay in cache); the memory held per chunk is
+≈ (2 + p + 4)·8 B per point, ~6 MB for laminar flow, so STANDARD and OUT_OF_CORE share it."""
+
+
+def chunk_pairs_for(n_phi: int, chunk_points: int | None) -> int:
+    """Pairs (t1, t2) per chunk so that a chunk holds about `chunk_points` points."""
+    points = DEFAULT_CHUNK_POINTS if chunk_points is None else int(chunk_points)
+    return max(1, -(-points // max(1, n_phi)))
+
+
+def full_objective(plan: FitPlan, data: XPCSData):
+    """The objective in the full layout: `Streamed` for hybrid_streaming, else `InMemory`
+    (sharded over `plan.n_devices` devices when > 1). The one place a strategy string
+    becomes an object."""
+    if plan.streamed:
+        host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
+                                    np.asarray(data.phi), float(data.q), float(data.L))
+        return Streamed(StreamPass(host, plan.mode, plan.convention, plan.streaming.chunk_size))
+    problem = make_grid_problem(
+        data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
+        convention=plan.convention, chunk_pairs=chunk_pairs_for(plan.n_phi, plan.chunk_points),
+        chunk_multiple=plan.n_devices)
+    mesh = device_mesh(plan.n_devices) if plan.n_devices > 1 else None
+    if mesh is not None:
+        problem = shard_problem(problem, mesh)
+    return InMemory(problem, mesh)
+
+
+def start_vector(plan: FitPlan, data: XPCSData, init=None):
+    """Full-layout start: defaults, quantile contrast/offset, the plan's overrides (config,
+    init dict, fixed values) — or the `init` vector, clipped into the bounds."""
+    space = plan.space
+    lower, upper = space.full_lower(), space.full_upper()
+    if init is not None and not isinstance(init, dict):
+        x0 = jnp.clip(jnp.asarray(init, dtype=jnp.float64), lower, upper)
+        held = [space.full_names.index(k) for k, _ in plan.fixed]
+        return x0.at[np.asarray(held, dtype=int)].set(jnp.asarray([v for _, v in plan.fixed]))
+    xp = np if plan.streamed else jnp
+    contrast, offset = quantile_start(data.g2, xp)
+    n = plan.n_phi
+    x0 = jnp.asarray(space.full_default())
+    x0 = x0.at[:n].set(jnp.asarray(contrast)).at[n : 2 * n].set(jnp.asarray(offset))
+    if plan.start:
+        index = np.asarray([space.full_names.index(k) for k, _ in plan.start])
+        x0 = x0.at[index].set(jnp.asarray([v for _, v in plan.start]))
+    return x0
+
+
+def chunk_layout(plan: FitPlan) -> dict:
+    """How one pass is chunked: chunks, points per chunk, and the stratification check
+    (every chunk of pairs holds every angle in equal numbers, by construction)."""
+    n_t = plan.n_t
+    if plan.streamed:
+        size = max(1, -(-plan.streaming.chunk_size // plan.n_phi))
+        n_chunks = -(-n_t * n_t // size)
+    else:
+        size = min(chunk_pairs_for(plan.n_phi, plan.chunk_points), n_t * n_t)
+        raw = -(-n_t * n_t // size)
+        n_chunks = -(-raw // plan.n_devices) * plan.n_devices
+    pair = np.arange(n_chunks * size)
+    fitted = (pair < n_t * n_t) & (pair // n_t != pair % n_t)
+    per_chunk = fitted.reshape(n_chunks, size).sum(axis=1)
+    active = per_chunk[per_chunk > 0]
+    return {"n_chunks": int(n_chunks), "chunk_points": int(size * plan.n_phi),
+            "points_per_angle_per_chunk_min": int(active.min()),
+            "points_per_angle_per_chunk_max": int(active.max()),
+            "layout": "pair chunks over all angles (structural stratification)"}

@@ -1,0 +1,179 @@
+"""The streamed objective: c2 kept on the host (a NumPy array or memory map, or whatever
+array the data hold), moved to the device one chunk of pairs at a time.
+
+Device memory holds one chunk, the shared (t1, t2) pieces and O(n_params²) sums, whatever
+the data size. Each pass is a host loop over chunks (`solvers.streaming.streamed_sums`)
+of jitted chunk kernels, which compile once per chunk shape; the solver drives it with
+`trust_region_solve_host`, so no compiled function holds the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ...solvers.streaming import streamed_sums
+from ..structured import assemble, chunk_cost, chunk_sums, model_pieces, value_pieces
+from .base import AbstractObjective, Sums
+
+DEFAULT_STREAM_CHUNK_POINTS = 50_000
+
+
+@dataclasses.dataclass(frozen=True)
+class HostData:
+    """c2 and σ kept on the host, flattened per angle over (t1, t2) pairs (no copy for
+    C-contiguous arrays or memory maps). `angle_weight` (n_phi,) multiplies each angle's
+    data weights 1/σ² (the L5 shear weights squared); None means 1."""
+
+    g2: np.ndarray  # (n_phi, n_t·n_t)
+    sigma: np.ndarray | float  # same shape, or a scalar
+    t: np.ndarray
+    phi: np.ndarray
+    q: float
+    L: float
+    angle_weight: np.ndarray | None = None
+
+    @classmethod
+    def from_arrays(cls, g2, sigma, t, phi, q, L) -> HostData:
+        """Views of g2 and σ (NumPy, memory map, or device arrays: none is copied)."""
+        n_phi = g2.shape[0]
+        flat = g2.reshape(n_phi, -1)
+        if np.isscalar(sigma) or np.ndim(sigma) == 0:
+            sig = float(sigma)
+        elif isinstance(sigma, np.ndarray) and not any(sigma.strides):
+            sig = float(sigma.flat[0])  # a broadcast scalar: keep it scalar
+        else:
+            sig = sigma.reshape(n_phi, -1)
+        return cls(flat, sig, np.asarray(t, dtype=np.float64), np.asarray(phi, dtype=np.float64),
+                   float(q), float(L))
+
+    def weighted(self, w: np.ndarray) -> HostData:
+        """The same data with each angle's residual rows multiplied by w (weights by w²)."""
+        return dataclasses.replace(self, angle_weight=np.asarray(w, dtype=np.float64) ** 2)
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "convention", "n_pad"))
+def _pieces(x, t, phi, q, L, *, mode, convention, n_pad):
+    return model_pieces(x, t=t, phi=phi, q=q, L=L, mode=mode, convention=convention, n_pad=n_pad)
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "convention", "n_pad"))
+def _value_pieces(x, t, phi, q, L, *, mode, convention, n_pad):
+    return value_pieces(x, t=t, phi=phi, q=q, L=L, mode=mode, convention=convention,
+                        n_pad=n_pad)
+
+
+def _chunk_weight(start, sigma, angle_weight, size, n_t):
+    pair = start + jnp.arange(size)
+    valid = (pair < n_t * n_t) & (pair // n_t != pair % n_t)
+    return jnp.where(valid[None, :], angle_weight[:, None] / (sigma * sigma), 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "convention", "size", "n_t"))
+def _chunk(contrast, offset, u, du, pieces, start, data, sigma, angle_weight, *, mode,
+           convention, size, n_t):
+    return chunk_sums(contrast, offset, u, du, pieces.slice(start, size), data,
+                      _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
+                      convention=convention)
+
+
+@functools.partial(jax.jit, static_argnames=("mode", "convention", "size", "n_t"))
+def _value_chunk(contrast, offset, u, e, gamma, start, data, sigma, angle_weight, *, mode,
+                 convention, size, n_t):
+    return chunk_cost(contrast, offset, u, lax.dynamic_slice_in_dim(e, start, size),
+                      lax.dynamic_slice_in_dim(gamma, start, size), data,
+                      _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
+                      convention=convention)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamPass:
+    """Host-driven passes over `HostData`, one chunk of `chunk_points` points on the device
+    at a time: `sums(x)` → (cost, JᵀJ, Jᵀr) and the cheaper `cost(x)` (no derivatives)."""
+
+    host: HostData
+    mode: str
+    convention: str
+    chunk_points: int = DEFAULT_STREAM_CHUNK_POINTS
+
+    @property
+    def size(self) -> int:
+        return max(1, -(-self.chunk_points // self.host.g2.shape[0]))
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.host.g2.shape[1] // self.size)
+
+    def weighted(self, w: np.ndarray) -> StreamPass:
+        return dataclasses.replace(self, host=self.host.weighted(w))
+
+    def _load(self, array, start, fill):
+        block = np.asarray(array[:, start : start + self.size], dtype=np.float64)
+        if block.shape[1] < self.size:
+            block = np.pad(block, ((0, 0), (0, self.size - block.shape[1])),
+                           constant_values=fill)
+        return jax.device_put(block)
+
+    def _stream(self, kernel, first, rest):
+        """Σ_k kernel(*first, start_k, data_k, σ_k, angle weights, …) over the chunks."""
+        host, size = self.host, self.size
+        n_phi, n_t = host.g2.shape[0], host.t.shape[0]
+        w = jnp.ones(n_phi) if host.angle_weight is None else jnp.asarray(host.angle_weight)
+
+        def one(k):
+            start = k * size
+            sigma = (jnp.full((n_phi, size), host.sigma) if isinstance(host.sigma, float)
+                     else self._load(host.sigma, start, 1.0))
+            return kernel(*first, start, self._load(host.g2, start, 0.0), sigma, w, **rest,
+                          size=size, n_t=n_t)
+
+        return streamed_sums(one, self.n_chunks)
+
+    def _static(self):
+        host = self.host
+        return (jnp.asarray(host.t), jnp.asarray(host.phi), host.q, host.L)
+
+    def sums(self, x_full: np.ndarray):
+        """(cost, JᵀJ, Jᵀr) in the full layout at x_full, one streamed pass."""
+        kw = dict(mode=self.mode, convention=self.convention)
+        first = _pieces(jnp.asarray(x_full), *self._static(), **kw,
+                        n_pad=self.n_chunks * self.size)
+        cost, gram, moment = self._stream(_chunk, first, kw)
+        jtj, jtr = assemble(gram, moment)
+        return cost, jtj, jtr
+
+    def cost(self, x_full: np.ndarray) -> float:
+        """½‖r‖² at x_full, one streamed pass without derivative rows (~4× cheaper)."""
+        kw = dict(mode=self.mode, convention=self.convention)
+        first = _value_pieces(jnp.asarray(x_full), *self._static(), **kw,
+                              n_pad=self.n_chunks * self.size)
+        return float(self._stream(_value_chunk, first, kw))
+
+
+class Streamed(AbstractObjective):
+    """The host-streamed objective (full layout); its passes run on the host."""
+
+    traceable = False
+    passes: StreamPass
+
+    def sums(self, x) -> Sums:
+        return self.passes.sums(np.asarray(x))
+
+    def cost(self, x):
+        return self.passes.cost(np.asarray(x))
+
+    def weighted(self, w) -> Streamed:
+        return Streamed(self.passes.weighted(np.asarray(w)))
+
+    @property
+    def n_chunks(self) -> int:
+        return self.passes.n_chunks
+
+    @property
+    def phi(self):
+        return jnp.asarray(self.passes.host.phi)

@@ -1,0 +1,269 @@
+"""FitPlan: every decision a fit makes before it touches the data values.
+
+`make_plan` reads the config, the data's shapes (and, on the host, its geometry) and the
+caller's start and fixed parameters, and returns a static, hashable plan: the parameter
+space, the per-angle map, the strategy and chunking, the solver options, the defense
+layers and the recovery policy. Everything that can go wrong with the input is raised
+here, as a ValueError naming the field, before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..data import XPCSData
+from ..physics.parameters import ParameterSpace, canonical_name
+from .config import FitConfig
+from .config.options import Defense, Multistart, Solver, Streaming
+from .defense.controller import should_activate
+from .memory import select_strategy
+from .recovery import RECOVERY_STARTS
+
+GEOMETRY_RTOL = 1e-6
+"""Relative disagreement of config and data geometry (L, dt) that raises: both are
+measured facts given twice, so beyond rounding they must agree."""
+Q_SELECTION_RTOL = 0.10
+"""A config q is a q-bin selector: the data's q may differ by the bin spacing, up to the
+loaders' 10 %."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+    """A fit's static decisions (hashable; the key of its compiled pipeline)."""
+
+    mode: str
+    convention: str
+    n_phi: int
+    n_t: int
+    space: ParameterSpace
+    per_angle_mode: str
+    fourier_order: int
+    fixed: tuple[tuple[str, float], ...]
+    start: tuple[tuple[str, float], ...]
+    strategy: str
+    strategy_info: tuple[tuple[str, Any], ...]
+    chunk_points: int | None
+    n_devices: int
+    streaming: Streaming
+    solver: Solver
+    x_scale: str | tuple[float, ...]
+    defense: Defense
+    defense_active: bool
+    defense_reason: str
+    recovery: tuple[str, ...]
+    multistart: Multistart
+    on_initial_violation: str
+
+    @property
+    def n_points(self) -> int:
+        return self.n_phi * self.n_t * (self.n_t - 1)
+
+    @property
+    def separable(self) -> bool:
+        return self.per_angle_mode == "varpro"
+
+    @property
+    def streamed(self) -> bool:
+        return self.strategy == "hybrid_streaming"
+
+    @property
+    def n_free(self) -> int:
+        """Free parameters (varpro: the eliminated contrast/offset count as free)."""
+        n, p = self.n_phi, self.space.n_physical - len(self.fixed)
+        return {"individual": 2 * n, "varpro": 2 * n, "averaged": 2, "constant": 0,
+                "fourier": 2 * (2 * self.fourier_order + 1)}[self.per_angle_mode] + p
+
+    def reparam(self, phi, contrast0, offset0):
+        """The per-angle map (`Reparam`) at these angles and constant-mode values."""
+        return self.space.reparam(self.per_angle_mode, phi, contrast_fixed=contrast0,
+                                  offset_fixed=offset0, fourier_order=self.fourier_order,
+                                  fixed=dict(self.fixed))
+
+
+def is_traced(data: XPCSData) -> bool:
+    """True under jax.jit / vmap / grad (some data array is a tracer)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(data))
+
+
+def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
+              fixed: Mapping[str, float] | None = None) -> tuple[FitPlan, list[str]]:
+    """The plan of `fit(data, cfg, init, fixed=…)`, and host notes (warnings) about it."""
+    if not isinstance(data, XPCSData):
+        raise ValueError(f"data: expected XPCSData, got {type(data).__name__}")
+    traced = is_traced(data)
+    notes: list[str] = []
+    n_phi, n_t = int(data.g2.shape[0]), int(data.g2.shape[1])
+    if not traced:
+        _check_geometry(cfg, data)
+    space = ParameterSpace.create(cfg.analysis_mode, n_phi,
+                                  bounds={k: (lo, hi) for k, lo, hi in cfg.parameters.bounds})
+    held = _fixed(space, {**dict(cfg.parameters.fixed), **dict(fixed or {})})
+    start = _start_overrides(space, cfg, init, held, notes)
+    per_angle = cfg.per_angle.mode
+    if per_angle == "auto":
+        per_angle = "individual" if n_phi < cfg.per_angle.fourier_auto_threshold else "fourier"
+    plan_kw = dict(mode=cfg.analysis_mode, convention=cfg.convention, n_phi=n_phi, n_t=n_t,
+                   space=space, per_angle_mode=per_angle,
+                   fourier_order=cfg.per_angle.fourier_order, fixed=held, start=start)
+    probe = FitPlan(**plan_kw, strategy="standard", strategy_info=(), chunk_points=None,
+                    n_devices=1, streaming=cfg.streaming, solver=cfg.solver, x_scale="jac",
+                    defense=cfg.defense, defense_active=False, defense_reason="",
+                    recovery=(), multistart=cfg.multistart, on_initial_violation="clip")
+    if probe.n_points <= probe.n_free:
+        raise ValueError(f"data: {probe.n_points} fitted points (n_phi {n_phi}, n_t {n_t}, "
+                         f"diagonal excluded) for {probe.n_free} free parameters; need more "
+                         "points than parameters")
+    strategy, info = _strategy(cfg, probe.n_points, probe.n_free, traced)
+    active, reason = should_activate(cfg.analysis_mode, n_phi, per_angle, cfg.defense.enable)
+    if per_angle == "varpro":
+        active, reason = False, VARPRO_NO_DEFENSE
+    n_devices = _devices(cfg.strategy.n_devices)
+    plan = dataclasses.replace(
+        probe, strategy=strategy, strategy_info=tuple(sorted(info.items())),
+        chunk_points=cfg.strategy.chunk_points, n_devices=n_devices,
+        x_scale=_x_scale(cfg.solver.x_scale, space),
+        defense_active=active, defense_reason=reason,
+        recovery=RECOVERY_STARTS if cfg.recovery else RECOVERY_STARTS[:1],
+        on_initial_violation=cfg.parameters.on_initial_violation)
+    return plan, notes
+
+
+VARPRO_NO_DEFENSE = ("per_angle_mode varpro: contrast/offset are eliminated exactly, so the "
+                     "layers (which act on them) are not applied")
+
+
+def _check_geometry(cfg: FitConfig, data: XPCSData) -> None:
+    """Config geometry must agree with the data's (the data carry what the model uses)."""
+    g = cfg.geometry
+    for key, given, actual, rtol in (
+            ("analyzer_parameters.geometry.stator_rotor_gap", g.L, data.L, GEOMETRY_RTOL),
+            ("analyzer_parameters.dt", g.dt, data.dt, GEOMETRY_RTOL),
+            ("analyzer_parameters.scattering.wavevector_q", g.q, data.q, Q_SELECTION_RTOL)):
+        if given is not None and abs(given - float(actual)) > rtol * abs(float(actual)):
+            raise ValueError(f"{key}: the config gives {given!r} but the data have "
+                             f"{float(actual)!r}; the data's geometry is what the model uses, "
+                             "so remove the key or make them agree")
+
+
+def _fixed(space: ParameterSpace, fixed: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    out = {}
+    lower, upper = dict(zip(space.physical_names, space.physical_lower, strict=True)), dict(
+        zip(space.physical_names, space.physical_upper, strict=True))
+    for name, value in fixed.items():
+        key = canonical_name(name)
+        if key not in space.physical_names:
+            raise ValueError(f"fixed: {name!r} is not a physical parameter of {space.mode} "
+                             f"(one of {space.physical_names})")
+        v = float(value)
+        if not math.isfinite(v) or not lower[key] <= v <= upper[key]:
+            raise ValueError(f"fixed: {name} = {value!r} must be finite and within its bounds "
+                             f"[{lower[key]}, {upper[key]}]")
+        out[key] = v
+    if len(out) == space.n_physical:
+        raise ValueError("fixed: every physical parameter is fixed; nothing to fit")
+    return tuple(sorted(out.items()))
+
+
+def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, notes
+                     ) -> tuple[tuple[str, float], ...]:
+    """(full-layout name, value) start overrides from the config, `init` (dict) and the
+    fixed values; checked against the bounds (clip with a note, or raise)."""
+    overrides: dict[str, float] = {}
+    items = list(cfg.parameters.initial)
+    if isinstance(init, Mapping):
+        items += list(init.items())
+    elif init is not None:
+        _check_init_vector(space, init)
+    for name, value in items:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"init: {name} = {value!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ValueError(f"init: {name} = {value!r} is not finite")
+        if name in ("contrast", "offset"):
+            start = 0 if name == "contrast" else space.n_phi
+            for a in range(space.n_phi):
+                overrides[space.full_names[start + a]] = v
+            continue
+        key = name if name in space.full_names else canonical_name(name)
+        if key not in space.full_names:
+            raise ValueError(f"init: {name!r} is not a parameter of {space.mode} "
+                             f"(physical parameters: {space.physical_names})")
+        overrides[key] = v
+    overrides.update(dict(held))
+    lower = dict(zip(space.full_names, space.full_lower(), strict=True))
+    upper = dict(zip(space.full_names, space.full_upper(), strict=True))
+    out = {}
+    for name, v in overrides.items():
+        if not lower[name] <= v <= upper[name]:
+            message = f"initial value of {name} = {v!r} is outside [{lower[name]}, {upper[name]}]"
+            if cfg.parameters.on_initial_violation == "error":
+                raise ValueError(f"initial_parameters.values: {message}")
+            notes.append(message + "; clipped")
+            v = min(max(v, lower[name]), upper[name])
+        out[name] = v
+    return tuple(sorted(out.items()))
+
+
+def _check_init_vector(space: ParameterSpace, init: Any) -> None:
+    if isinstance(init, jax.core.Tracer):
+        if tuple(init.shape) != (space.n_full,):
+            raise ValueError(f"init: expected a full-layout vector of shape ({space.n_full},), "
+                             f"got shape {tuple(init.shape)}")
+        return
+    arr = np.asarray(init, dtype=np.float64)
+    if arr.shape != (space.n_full,):
+        raise ValueError(f"init: expected a full-layout vector of shape ({space.n_full},) "
+                         f"({space.n_full} names), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"init: values must be finite; {space.full_names[bad]} = {arr[bad]!r}")
+
+
+def _strategy(cfg: FitConfig, n_points: int, n_free: int, traced: bool) -> tuple[str, dict]:
+    chosen, info = select_strategy(n_points, n_free,
+                                   memory_fraction_value=cfg.strategy.memory_fraction)
+    name = cfg.strategy.name
+    if name != "auto":
+        chosen, info = name, {"forced": True, **info}
+    if traced and chosen == "hybrid_streaming":
+        if name == "auto":
+            chosen = "out_of_core"  # traced data are on the device already
+        else:
+            raise ValueError("optimization.nlsq.strategy: 'hybrid_streaming' streams host data "
+                             "and cannot run under jax.jit / vmap / grad; use 'standard' or "
+                             "'out_of_core'")
+    return chosen, info
+
+
+def _devices(n_devices: int | str) -> int:
+    return len(jax.devices()) if n_devices == "all" else int(n_devices)
+
+
+def _x_scale(spec: Any, space: ParameterSpace) -> str | tuple[float, ...]:
+    """The x_scale in the full layout: "jac", or one positive scale per full-layout entry."""
+    if spec == "jac":
+        return "jac"
+    if isinstance(spec, float):
+        return (spec,) * space.n_full
+    if spec and isinstance(spec[0], tuple):  # (name, scale) pairs
+        scales = dict.fromkeys(space.full_names, 1.0)
+        for name, value in spec:
+            if name in ("contrast", "offset"):
+                for full in space.full_names:
+                    if full.startswith(name + "["):
+                        scales[full] = value
+                continue
+            scales[canonical_name(name)] = value
+        return tuple(scales[n] for n in space.full_names)
+    if len(spec) != space.n_full:
+        raise ValueError(f"optimization.nlsq.x_scale: expected {space.n_full} scales (full "
+                         f"layout {space.full_names}), got {len(spec)}")
+    return tuple(spec)
