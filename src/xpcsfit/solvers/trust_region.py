@@ -32,7 +32,10 @@ from jaxtyping import Array, Bool, Float, Int
 from .bounds import active_constraints, cl_scaling, strictly_feasible
 from .tr_step import select_step, trust_region_step
 
+NOT_FINITE_AT_START = -3
 MESSAGES = {
+    NOT_FINITE_AT_START: "The residuals or their Jacobian are not finite at the starting "
+                         "point x0; nothing was solved.",
     -1: "Improper input parameters status returned from the solver.",
     0: "The maximum number of function evaluations is exceeded.",
     1: "`gtol` termination condition is satisfied.",
@@ -43,7 +46,8 @@ MESSAGES = {
 
 
 class SolverResult(eqx.Module):
-    """Result of `trust_region_solve`; status codes as scipy.optimize.least_squares."""
+    """Result of `trust_region_solve`; status codes as scipy.optimize.least_squares, plus
+    −3 (`NOT_FINITE_AT_START`): the residuals are not finite at x0, so no step was tried."""
 
     x: Float[Array, " n"]
     cost: Float[Array, ""]
@@ -73,7 +77,7 @@ class _State(eqx.Module):
     alpha: Array
     nfev: Array
     njev: Array
-    status: Array  # -2 running, else final scipy status
+    status: Array  # -2 running, else the final status (see SolverResult)
     step_norm: Array
     iteration: Array
     mon_run: Array  # consecutive accepted iterations with a low block-gradient ratio
@@ -103,23 +107,42 @@ def termination(actual, cost, step_norm, x_norm, ratio, ftol, xtol):
 # ---------------------------------------------------------------- loop
 
 
-def _check_inputs(x0, lower, upper):
+def _check_inputs(x0, lower, upper, tolerances: dict[str, Any]):
+    """Host-side checks before any broadcasting (values skipped when traced): x0 1-D,
+    bounds scalars or of x0's shape, lower < upper, x0 finite and inside, tolerances
+    finite and >= 0."""
+    x0_shape = tuple(np.shape(x0))
+    if len(x0_shape) != 1:
+        raise ValueError(f"x0: must be 1-D, got shape {x0_shape}")
+    for side, bound in (("lower", lower), ("upper", upper)):
+        if tuple(np.shape(bound)) not in ((), x0_shape):
+            raise ValueError(f"bounds: {side} bound of shape {tuple(np.shape(bound))} does not "
+                             f"match x0 of shape {x0_shape} (give a scalar or one per x0)")
+    for name, tol in tolerances.items():
+        if isinstance(tol, jax.core.Tracer):
+            continue
+        try:
+            value = float(tol)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected a number >= 0, got {tol!r}") from None
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}: must be finite and >= 0, got {tol!r}")
     values = [np.asarray(v) for v in (x0, lower, upper) if not isinstance(v, jax.core.Tracer)]
     if len(values) < 3:
         return
-    x0, lower, upper = values
-    if x0.ndim != 1:
-        raise ValueError(f"x0: must be 1-D, got shape {x0.shape}")
-    if lower.shape != x0.shape or upper.shape != x0.shape:
-        raise ValueError(f"bounds: shapes {lower.shape}, {upper.shape} do not match x0 {x0.shape}")
+    x0, lower, upper = values[0], *(np.broadcast_to(v, x0_shape) for v in values[1:])
+    if np.any(np.isnan(lower) | np.isnan(upper)):
+        i = int(np.argmax(np.isnan(lower) | np.isnan(upper)))
+        raise ValueError(f"bounds: NaN bound at index {i}: [{lower[i]!r}, {upper[i]!r}]")
     if np.any(lower >= upper):
         i = int(np.argmax(lower >= upper))
         raise ValueError(f"bounds: lower[{i}] = {lower[i]!r} must be < upper[{i}] = {upper[i]!r}")
+    if not np.all(np.isfinite(x0)):
+        i = int(np.argmax(~np.isfinite(x0)))
+        raise ValueError(f"x0: must be finite, got x0[{i}] = {x0[i]!r}")
     if np.any((x0 < lower) | (x0 > upper)):
         i = int(np.argmax((x0 < lower) | (x0 > upper)))
         raise ValueError(f"x0: x0[{i}] = {x0[i]!r} is outside [{lower[i]!r}, {upper[i]!r}]")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError(f"x0: must be finite, got {x0}")
 
 
 def trust_region_solve(
@@ -156,11 +179,11 @@ def trust_region_solve(
 
     **Returns:** a `SolverResult`.
     """
+    _check_inputs(x0, lower, upper, {"ftol": ftol, "xtol": xtol, "gtol": gtol})
     x0 = jnp.asarray(x0, dtype=jnp.float64)
     n = x0.shape[0]
     lower = jnp.broadcast_to(jnp.asarray(lower, dtype=jnp.float64), (n,))
     upper = jnp.broadcast_to(jnp.asarray(upper, dtype=jnp.float64), (n,))
-    _check_inputs(x0, lower, upper)
     max_nfev = 100 * n if max_nfev is None else int(max_nfev)
     if max_nfev < 1:
         raise ValueError(f"max_nfev: must be >= 1, got {max_nfev!r}")
@@ -182,7 +205,7 @@ def trust_region_solve(
     g_norm = jnp.max(jnp.abs(g * cl_scaling(x, g, lower, upper)[0]))
     finite0 = jnp.isfinite(cost) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(jtj))
     status0 = jnp.where(g_norm < gtol, 1, jnp.where(max_nfev <= 1, 0, -2))
-    status0 = jnp.where(finite0, status0, 0)
+    status0 = jnp.where(finite0, status0, NOT_FINITE_AT_START)
     state = _State(x=x, cost=cost, jtj=jtj, g=g, scale_inv=scale_inv, delta=delta,
                    alpha=jnp.asarray(0.0), nfev=jnp.asarray(1), njev=jnp.asarray(1),
                    status=status0, step_norm=jnp.asarray(0.0), iteration=jnp.asarray(0),
