@@ -19,6 +19,8 @@ from typing import Any
 
 from ..fitting.config import FitConfig
 from ._optional import require
+from .cache import TEMPLATE_KEY, check_template
+from .paths import existing_file
 
 # Data keys read here (the rest of experimental_data / phi_filtering is reported unused).
 _DATA_KEYS = {"data_folder_path", "data_file_name", "cache_file_path",
@@ -29,30 +31,81 @@ _PHI_KEYS = {"enabled", "target_ranges", "fallback_to_all_angles"}
 DEFAULT_CACHE_TEMPLATE = "{stem}_q{wavevector_q:.6g}_frames_{start_frame}_{end_frame}.npz"
 
 
+MAX_CONFIG_BYTES = 10_000_000
+"""A config is small text; a larger file (e.g. an HDF5 file given as --config) is refused."""
+
+
+def _safe_loader(yaml):
+    """PyYAML's SafeLoader (no tags that run code) that also refuses aliases (`*name`,
+    including merge keys `<<: *name`) and duplicate keys. Aliases let a few hundred bytes
+    expand exponentially (an "alias bomb") or refer to themselves; a config needs neither."""
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases (*{event.anchor}) are not supported; write the "
+                    f"value out in full", event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, str | int | float | bool) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    yaml = require("yaml")
+    try:
+        return yaml.load(text, Loader=_safe_loader(yaml))  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"config {path}: invalid YAML{where}: {problem}") from None
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Parse a YAML (.yaml/.yml) or JSON (.json) config file into a dict.
 
-    Raises ValueError naming the file (and the line and column of a YAML syntax error).
+    Raises ValueError naming the file (and the line and column of a YAML syntax error):
+    also for a file that is not UTF-8 text, larger than 10 MB, nested too deeply, or a YAML
+    file with aliases or duplicate keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config: file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"config {path}: invalid JSON at line {err.lineno}, column "
-                             f"{err.colno}: {err.msg}") from None
-    else:
-        yaml = require("yaml")
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ValueError(f"config {path}: invalid YAML{where}: {problem}") from None
+    path = existing_file(path, "config")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ValueError(f"config {path}: {size:,} bytes is too large for a config file "
+                             f"(limit {MAX_CONFIG_BYTES:,})")
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"config {path}: cannot read: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"config {path}: not UTF-8 text (byte 0x{data[err.start]:02x} at "
+                         f"offset {err.start}); is it a config file?") from None
+    try:
+        if path.suffix.lower() == ".json":
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"config {path}: invalid JSON at line {err.lineno}, column "
+                                 f"{err.colno}: {err.msg}") from None
+        else:
+            raw = _parse_yaml(path, text)
+    except RecursionError:
+        raise ValueError(f"config {path}: nested too deeply to be a config") from None
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -132,8 +185,8 @@ class DataSettings:
             kw["cache_dir"] = base_dir / _string("experimental_data.cache_file_path",
                                                  exp["cache_file_path"])
         if exp.get("cache_filename_template") is not None:
-            kw["cache_template"] = _string("experimental_data.cache_filename_template",
-                                           exp["cache_filename_template"])
+            kw["cache_template"] = _string(TEMPLATE_KEY, exp["cache_filename_template"])
+            check_template(kw["cache_template"])
         if exp.get("cache_compression") is not None:
             kw["cache_compression"] = _bool("experimental_data.cache_compression",
                                             exp["cache_compression"])
