@@ -96,6 +96,8 @@ def test_duplicate_keys_are_refused(tmp_path):
     ("deep.yaml", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ("list.yaml", "- 1\n- 2\n", "expected a mapping of sections"),
     ("bad.json", '{"a": 1,}', "invalid JSON at line 1"),
+    ("int_key.yaml", "1: 2\n", "key 1 is not a string"),
+    ("null_key.yaml", "physics:\n  ~: paper\n", "key None in physics is not a string"),
 ])
 def test_unreadable_configs_name_the_file(tmp_path, name, text, expected):
     path = _config(tmp_path, text, name)

@@ -104,14 +104,28 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                                  f"{err.colno}: {err.msg}") from None
         else:
             raw = _parse_yaml(path, text)
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"config {path}: expected a mapping of sections at the top "
+                             f"level, got a {type(raw).__name__}")
+        _string_keys(path, raw, "")
     except RecursionError:
         raise ValueError(f"config {path}: nested too deeply to be a config") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"config {path}: expected a mapping of sections at the top level, "
-                         f"got a {type(raw).__name__}")
     return dict(raw)
+
+
+def _string_keys(path: Path, node: Any, where: str) -> None:
+    """Every mapping key is a string (YAML also allows numbers, null, dates as keys)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise ValueError(f"config {path}: key {key!r} {f'in {where} ' if where else ''}"
+                                 f"is not a string")
+            _string_keys(path, value, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _string_keys(path, item, f"{where}[{i}]")
 
 
 def _section(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
