@@ -355,7 +355,8 @@ def validate_data(data: XPCSData) -> None:
             continue
         for a in range(n_phi):  # one angle in memory at a time
             block = np.asarray(host[name][a], dtype=np.float64)
-            first_non_finite(name, block, (a,))
+            first_non_finite(name, block, a)
             if name == "sigma" and np.any(block <= 0):
                 i, j = (int(k) for k in np.argwhere(block <= 0)[0])
-                raise ValueError(f"sigma: must be > 0, got {block[i, j]!r} at index {(a, i, j)}")
+                raise ValueError(f"sigma: must be > 0, got {block[i, j].item()!r} at angle index "
+                                 f"{a}, first at index {(a, i, j)}")

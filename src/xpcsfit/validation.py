@@ -53,14 +53,16 @@ def require_real_array(name: str, value: Any) -> np.ndarray:
                          f"holding non-numbers") from None
 
 
-def first_non_finite(name: str, arr: np.ndarray, offset: tuple[int, ...] = ()) -> None:
+def first_non_finite(name: str, arr: np.ndarray, angle: int | None = None) -> None:
     """Raise naming the count and the first index of non-finite values of `arr`, if any
-    (`offset` is prepended to the index, e.g. the angle of one slice)."""
+    (`arr` being the slice of angle index `angle`, when given)."""
     bad = ~np.isfinite(arr)
     if np.any(bad):
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s), first at index "
-                         f"{offset + first} = {arr[first]!r}")
+        where = "" if angle is None else f" at angle index {angle}"
+        index = first if angle is None else (angle, *first)
+        raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s){where}, first at "
+                         f"index {index} = {arr[first].item()!r}")
 
 
 def require_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
