@@ -39,15 +39,16 @@ def deferred_sigint() -> Iterator[None]:
     received: list[int] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+        installed = True
     except ValueError:  # not the main thread: signals cannot be handled here
-        yield
-        return
+        installed = False
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            signal.raise_signal(signal.SIGINT)
+        if installed:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+            if received:
+                signal.raise_signal(signal.SIGINT)
 
 
 def _alive(pid: int) -> bool:
@@ -82,8 +83,11 @@ def staging(out_dir: str | Path) -> Iterator[Path]:
 
 
 def _describe(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of a staged file, flushed to disk first (so that a rename never
+    publishes a file whose data a crash could still lose)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
+        os.fsync(f.fileno())
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
