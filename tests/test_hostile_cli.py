@@ -380,8 +380,11 @@ def test_ctrl_c(world, capsys, monkeypatch, point):
         assert snapshot(res) == before  # the earlier run, untouched
 
 
-def test_ctrl_c_from_outside_exits_130(world, tmp_path):
-    """A child process gets a real Ctrl-C from this one while it loads the data."""
+@pytest.mark.parametrize("swallow", [False, True])
+def test_ctrl_c_from_outside_exits_130(world, tmp_path, swallow):
+    """A child process gets a real Ctrl-C from this one while it loads the data. With
+    `swallow`, the loader swallows the first one (as a library might): the second ends
+    the process at once."""
     script = textwrap.dedent(f"""
         import sys, time
         from xpcsfit import cli
@@ -389,7 +392,12 @@ def test_ctrl_c_from_outside_exits_130(world, tmp_path):
         def slow(*args, **kwargs):
             print("loading", flush=True)
             for _ in range(600):  # short sleeps: the signal may reach another thread
-                time.sleep(0.1)   # first, and Python handles it between them
+                try:              # first, and Python handles it between them
+                    time.sleep(0.1)
+                except KeyboardInterrupt:
+                    if not {swallow}:
+                        raise
+                    print("swallowed", flush=True)
         dataset.load_dataset = slow
         sys.exit(cli.main(["fit", "--config", {str(world / "phi3" / CONFIG)!r},
                            "--output-dir", {str(tmp_path / "new")!r}]))
@@ -399,6 +407,10 @@ def test_ctrl_c_from_outside_exits_130(world, tmp_path):
                              env=os.environ | {"JAX_PLATFORMS": "cpu"})
     assert child.stdout.readline() == "loading\n"
     child.send_signal(signal.SIGINT)
+    if swallow:
+        assert child.stdout.readline() == "swallowed\n"
+        child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130 and err == "xpcsfit: interrupted\n", err
-    assert not (tmp_path / "new").exists()  # the folder it created, empty, is removed
+    if not swallow:
+        assert not (tmp_path / "new").exists()  # the folder it created, empty, is removed
