@@ -23,6 +23,7 @@ pytest.importorskip("yaml")
 
 import xpcsfit  # noqa: E402
 from hostile_cases import (  # noqa: E402
+    ALIAS_BOMB,
     complete_run,
     fake_result,
     no_partial_files,
@@ -107,8 +108,6 @@ def _fit(world, config=None, *extra):
 def _config_case(world, kind):
     folder = world / "phi3"
     if kind == "alias bomb":
-        from test_hostile_files import ALIAS_BOMB
-
         (folder / "bomb.yaml").write_text(ALIAS_BOMB)
         return folder / "bomb.yaml", "aliases (*a) are not supported"
     if kind == "self alias":

@@ -12,6 +12,7 @@ import pytest
 h5py = pytest.importorskip("h5py")
 pytest.importorskip("yaml")
 
+from hostile_cases import ALIAS_BOMB  # noqa: E402
 from xpcsfit.io.cache import TEMPLATE_KEY, cache_file, read_cache, write_cache  # noqa: E402
 from xpcsfit.io.dataset import load_raw  # noqa: E402
 from xpcsfit.io.hdf5 import RawC2, read_hdf5  # noqa: E402
@@ -51,10 +52,6 @@ def _config(tmp_path, text, name="config.yaml"):
     path = tmp_path / name
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     return path
-
-
-ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + k)}: &{chr(98 + k)} [{', '.join([f'*{chr(97 + k)}'] * 9)}]\n" for k in range(9))
 
 
 def test_alias_bomb_is_refused_fast(tmp_path):
