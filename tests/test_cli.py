@@ -66,7 +66,7 @@ def _edit(src, dst, old, new):
 @pytest.mark.parametrize("old, new, pattern", [
     ("wavevector_q: 0.005", "wavevector_q: 0.05", r"wavevector_q: 0\.05 .* not within 10%"),
     ("end_frame: -1", "end_frame: 31", r"end_frame: 31 exceeds the 30 frames"),
-    ("start_frame: 1 ", "start_frame: 0 ", r"start_frame: frames are 1-based, got 0"),
+    ("start_frame: 1 ", "start_frame: 0 ", r"start_frame: expected an integer >= 1, got 0"),
     ("dt: 0.1", "dt: [0.1", r"invalid YAML at line \d+"),
     ('data_file_name: "simulated_xpcs.h5"', 'data_file_name: "nope.h5"',
      r"data_file_name: file not found: .*nope\.h5"),

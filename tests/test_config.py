@@ -53,14 +53,14 @@ def test_values_null_means_defaults_and_static_alias():
 
 
 def test_unknown_keys_reported_briefly_by_section():
-    raw = {"logging": {"level": "INFO", "file": "x"}, "mcmc": {"num_samples": 3},
+    raw = {"logging": {"level": "INFO", "file": "x"}, "mcmc": {"num_samples": 3, "chains": 2},
            "optimization": {"nlsq": {"fast_path": True, "typo_key": 1}}}
-    with pytest.warns(UserWarning, match=r"5 key\(s\).*logging \(2\).*mcmc \(1\).*"
+    with pytest.warns(UserWarning, match=r"6 key\(s\).*logging \(2\).*mcmc \(2\).*"
                       r"optimization.nlsq \(2\)") as record:
         cfg = FitConfig.from_dict(raw)
     assert len(record) == 1 and len(str(record[0].message)) < 300
-    assert cfg.unknown_keys == ("logging.file", "logging.level", "mcmc.num_samples",
-                                "optimization.nlsq.typo_key")
+    assert cfg.unknown_keys == ("logging.file", "logging.level", "mcmc.chains",
+                                "mcmc.num_samples", "optimization.nlsq.typo_key")
     assert cfg.unused_keys == ("optimization.nlsq.fast_path",)
 
 

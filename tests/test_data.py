@@ -44,13 +44,17 @@ def test_homodyne_dict_and_fallbacks(meshgrid):
          "wavevector_q_list": [0.0054, 0.006]}
     data = XPCSData.from_homodyne_dict(d, {})
     assert float(data.q) == 0.0054 and float(data.L) == 2e6 and data.sigma_is_default
+    # A sample–detector distance is not the stator–rotor gap: it is not used for L.
     cfg = {"experimental_data": {"sample_detector_distance": 5e6}}
-    assert float(XPCSData.from_homodyne_dict(d, cfg).L) == 5e6
+    assert float(XPCSData.from_homodyne_dict(d, cfg).L) == 2e6
     cfg["experimental_data"]["geometry"] = {"stator_rotor_gap": 3e6}
     assert float(XPCSData.from_homodyne_dict(d, cfg).L) == 3e6
     cfg["analyzer_parameters"] = {"geometry": {"stator_rotor_gap": 1e6}, "dt": 0.1}
     data = XPCSData.from_homodyne_dict(d, cfg)
     assert float(data.L) == 1e6 and float(data.dt) == pytest.approx(0.1)
+    # homodyne's fit_nlsq_jax honours L and dt in the data dict first; so does xpcsfit.
+    data = XPCSData.from_homodyne_dict({**d, "L": 4e6}, cfg)
+    assert float(data.L) == 4e6
 
 
 def test_basic_diagonal_correction_against_loop():

@@ -46,18 +46,21 @@ def _write(tmp_path, cfg, name="cfg.yaml"):
 
 
 def test_every_key_reaches_fit_and_data_settings(tmp_path):
-    loaded = load_config(_write(tmp_path, FULL))
+    with pytest.warns(UserWarning, match=r"optimization.stratification \(1\)"):
+        loaded = load_config(_write(tmp_path, FULL))
     fit, data = loaded.fit, loaded.data
-    assert loaded.unknown_keys == ()
-    assert (fit.analysis_mode, fit.convention, fit.dt, fit.q, fit.L) == (
+    # homodyne's stratification switch is known but does nothing here: reported as unused.
+    assert loaded.unknown_keys == ("optimization.stratification.enabled",)
+    g, s = fit.geometry, fit.solver
+    assert (fit.analysis_mode, fit.convention, g.dt, g.q, g.L) == (
         "laminar_flow", "homodyne", 0.05, 0.0061, 1.8e6)
-    assert (fit.max_nfev, fit.ftol, fit.xtol, fit.gtol, fit.strategy, fit.memory_fraction) == (
-        77, 1e-9, 1e-7, 1e-6, "out_of_core", 0.5)
-    assert (fit.per_angle_mode, fit.fourier_order) == ("fourier", 3)
-    assert fit.section("multi_start") == {"n_starts": 4, "seed": 7}
-    assert fit.section("hybrid_streaming") == {"chunk_size": 1000}
-    assert dict(fit.initial_values)["gamma_dot_0"] == 1e-3
-    assert ("phi_0", -20.0, 20.0) in fit.bounds
+    assert (s.max_nfev, s.ftol, s.xtol, s.gtol, fit.strategy.name,
+            fit.strategy.memory_fraction) == (77, 1e-9, 1e-7, 1e-6, "out_of_core", 0.5)
+    assert (fit.per_angle.mode, fit.per_angle.fourier_order) == ("fourier", 3)
+    assert (fit.multistart.n_starts, fit.multistart.seed) == (4, 7)
+    assert fit.streaming.chunk_size == 1000
+    assert dict(fit.parameters.initial)["gamma_dot_0"] == 1e-3
+    assert ("phi_0", -20.0, 20.0) in fit.parameters.bounds
     assert data.data_file == tmp_path / "raw" / "run1.hdf"  # relative to the config file
     assert data.cache_dir == tmp_path / "cache" and data.cache_compression is False
     assert data.cache_template == "{stem}_{start_frame}.npz"
@@ -72,9 +75,9 @@ def test_template_round_trips_without_unknown_keys(tmp_path, mode):
     loaded = load_config(path)
     assert loaded.unknown_keys == () and loaded.fit.analysis_mode == mode
     names = PHYSICAL_NAMES[mode]
-    assert [n for n, _ in loaded.fit.initial_values] == list(names)
-    assert dict(loaded.fit.initial_values) == {n: DEFAULTS[n][0] for n in names}
-    assert {b[0]: b[1:] for b in loaded.fit.bounds} == {
+    assert [n for n, _ in loaded.fit.parameters.initial] == list(names)
+    assert dict(loaded.fit.parameters.initial) == {n: DEFAULTS[n][0] for n in names}
+    assert {b[0]: b[1:] for b in loaded.fit.parameters.bounds} == {
         n: DEFAULTS[n][1:] for n in (*names, "contrast", "offset")}
     assert loaded.data.phi_ranges is None  # the template's ranges are disabled
     assert "# " in path.read_text() and "EDIT" in path.read_text()
@@ -90,7 +93,8 @@ def test_unknown_keys_are_listed_and_input_untouched(tmp_path):
     with pytest.warns(UserWarning, match="not used by xpcsfit"):
         loaded = config_from_dict(cfg, tmp_path)
     assert loaded.unknown_keys == ("analyzer_parameters.frame_rate", "experimental_data.phi_angles_file",
-                                   "extra_section.a", "phi_filtering.tolerance")
+                                   "extra_section.a", "optimization.stratification.enabled",
+                                   "phi_filtering.tolerance")
     assert cfg == before
 
 

@@ -1,23 +1,60 @@
 """The `xpcsfit` command line: fit, simulate, config, demo.
 
-User errors (bad config, missing file or key, wrong q, frames out of range, missing extra)
-print one line on stderr and exit with code 2; library warnings print one line each.
+Errors print one line on stderr; exit codes (also in `xpcsfit --help`):
+0 success (fit: result quality "good"), 1 internal error, 2 user error (bad option,
+config, data file or output folder, missing extra), 3 the fit ran and wrote its results
+but their quality is not "good", 130 interrupted (Ctrl-C), with nothing partial left.
+Library warnings print one line each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import os
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
 
 USER_ERRORS = (ValueError, ImportError, OSError)
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_NOT_GOOD, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}    success (fit: the result's quality is "good")
+  {EXIT_INTERNAL}    internal error, a bug: please report it (XPCSFIT_TRACEBACK=1 shows the traceback)
+  {EXIT_USER}    user error: bad option, config, data file or output folder (one line on stderr)
+  {EXIT_NOT_GOOD}    fit: it ran and wrote its results, but their quality is not "good"
+       (marginal or poor; see quality_flag in parameters.json)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): nothing partial is left in the output folder
+"""
+
+
+class _Interrupt:
+    """The SIGINT handler while a command runs: the first Ctrl-C raises KeyboardInterrupt
+    and is remembered (a library may swallow the exception, e.g. inside a JAX callback);
+    a second one ends the process at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            _echo("xpcsfit: interrupted", stream=sys.stderr)
+            os._exit(EXIT_INTERRUPTED)
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed (even if it was swallowed)."""
+        if self.count:
+            raise KeyboardInterrupt
 
 
 def _echo(*parts: Any, stream: TextIO | None = None) -> None:
@@ -77,11 +114,8 @@ def _set(tree: dict, path: str, value: Any) -> None:
     tree[leaf] = value
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    import xpcsfit
-
-    from .io.dataset import load_dataset
-    from .io.results import summary_lines, write_results
+def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
+    from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
     cfg_path = Path(args.config)
@@ -93,10 +127,29 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     loaded = config_from_dict(raw, cfg_path.parent, cfg_path)
     if args.multistart is not None and args.multistart < 1:
         raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
-    data, dataset = load_dataset(loaded, args.data)
+    out = Path(args.output_dir)
+    created = prepare_output_dir(out, "--output-dir")  # before the data are loaded
+    try:
+        return _fit_and_write(args, loaded, raw, out, interrupt)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty: nothing of this run is left
+        raise
+
+
+def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
+                   interrupt: _Interrupt) -> int:
+    import xpcsfit
+
+    from .io.dataset import load_dataset
+    from .io.results import summary_lines, write_results
+
+    data, dataset = load_dataset(loaded, args.data, data_field="--data")
     _echo(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹ "
           f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
           f"{dataset['end_frame']}, {data.n_phi} angles × {data.n_t}² = {data.n_points:,} points")
+    interrupt.check()
     progress = Progress(sys.stderr, loaded.fit.solver.max_nfev)
     if args.multistart:
         _echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
@@ -106,18 +159,25 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _echo(f"fitting {loaded.fit.analysis_mode} (the first fit of a shape compiles) …")
         result = xpcsfit.fit(data, loaded.fit, callback=progress)
     progress.finish()
+    interrupt.check()  # an interrupt swallowed inside the fit still stops here
     for line in summary_lines(result):
         _echo(line)
     _echo(f"time: {result.execution_time:.2f} s")
-    out = Path(args.output_dir)
     paths = write_results(out, result, data, loaded.fit, dataset=dataset, config_echo=raw)
+    interrupt.check()
     figures = _plots(out, args.no_plots)
     _echo(f"wrote {', '.join(str(p) for p in paths.values())}"
           + (f" and {len(figures)} figures" if figures else ""))
-    return 0
+    if result.quality_flag != "good":
+        _echo(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
+              f"{result.convergence_status} (exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
+        return EXIT_NOT_GOOD
+    return EXIT_OK
 
 
 def _plots(out: Path, skip: bool) -> list[Path]:
+    """The figures: a second commit after the results, so a figure that fails to draw
+    loses no result."""
     from .io._optional import available
 
     if skip:
@@ -128,16 +188,23 @@ def _plots(out: Path, skip: bool) -> list[Path]:
         return []
     from .io.plots import plot_results
 
-    return plot_results(out)
+    try:
+        return plot_results(out)
+    except Exception as err:  # the results are written; a figure is not worth losing them
+        _echo(f"xpcsfit: warning: figures not drawn: {type(err).__name__}: {_one_line(err)}",
+              stream=sys.stderr)
+        return []
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
+def _cmd_simulate(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .demo import demo_problem
+    from .io.paths import prepare_output_dir
     from .io.simulated import simulate_files
 
     if args.n_t < 2 or args.n_phi < 1:
         raise ValueError(f"--n-t/--n-phi: need n_t >= 2 and n_phi >= 1, got {args.n_t}, "
                          f"{args.n_phi}")
+    prepare_output_dir(args.output_dir, "--output-dir")
     problem = demo_problem(args.mode, args.n_phi, args.n_t, args.seed)
     if args.noise is not None:
         problem["noise"] = args.noise
@@ -145,40 +212,62 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     _echo(f"wrote {paths['data']} (APS-U layout), {paths['config']} and {paths['truth']}")
     _echo(f"next: xpcsfit fit --config {paths['config']} --output-dir "
           f"{Path(args.output_dir) / 'results'}")
-    return 0
+    return EXIT_OK
 
 
-def _cmd_config(args: argparse.Namespace) -> int:
+def _cmd_config(args: argparse.Namespace, interrupt: _Interrupt) -> int:
+    from .io.atomic import write_text_atomic
     from .io.template import config_template
 
     text = config_template(args.mode)
     if args.output in (None, "-"):
         sys.stdout.write(text)
-        return 0
+        return EXIT_OK
     path = Path(args.output)
+    if path.is_dir():
+        raise ValueError(f"--output: {path} is a folder")
     if path.exists() and not args.force:
         raise ValueError(f"--output: {path} exists (use --force to overwrite)")
-    path.write_text(text, encoding="utf-8")
+    try:
+        write_text_atomic(path, text)
+    except OSError as err:
+        raise ValueError(f"--output: cannot write {path}: {err.strerror or err}") from None
     _echo(f"wrote {path}")
-    return 0
+    return EXIT_OK
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .demo import run_demo
+    from .io.paths import prepare_output_dir
 
+    prepare_output_dir(args.output_dir, "--output-dir")
     run_demo(write=_echo, output_dir=args.output_dir, plots=not args.no_plots)
-    return 0
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        _echo(f"xpcsfit: error: {self.prog}: {message} (see {self.prog} --help)",
+              stream=sys.stderr)
+        raise SystemExit(EXIT_USER)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `xpcsfit`."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="xpcsfit", description="Fit the homodyne two-time XPCS correlation model.")
+    parser = _Parser(
+        prog="xpcsfit", description="Fit the homodyne two-time XPCS correlation model.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"xpcsfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("fit", help="fit the data a YAML config describes and write results")
+    p = sub.add_parser("fit", help="fit the data a YAML config describes and write results",
+                       description="Fit the data a YAML config describes and write results "
+                       "(all at once, with manifest.json; figures of an earlier run in the "
+                       "output folder are removed).", epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="homodyne-layout YAML (or JSON) config")
     p.add_argument("--data", help="HDF5 file (APS or APS-U); overrides the config's file")
     p.add_argument("--output-dir", default="xpcsfit-results", help="result directory")
@@ -211,14 +300,53 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     _echo(f"xpcsfit: warning: {message}", stream=sys.stderr)
 
 
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return f"{err.filename}: {err.strerror}"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _interrupted() -> int:
+    _echo("xpcsfit: interrupted", stream=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `xpcsfit` command; returns the exit code (2: user error)."""
+    """Entry point of the `xpcsfit` command; returns the exit code (see `EXIT_CODES`).
+    Argument errors raise SystemExit(2) after one line on stderr, as argparse does."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        try:
-            return COMMANDS[args.command](args)
-        except USER_ERRORS as err:
-            message = " ".join(str(err).split()) or type(err).__name__
-            _echo(f"xpcsfit: error: {message}", stream=sys.stderr)
-            return 2
+    interrupt = _Interrupt()
+    try:
+        previous = signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = COMMANDS[args.command](args, interrupt)
+        interrupt.check()
+        return code
+    except KeyboardInterrupt:
+        return _interrupted()
+    except MemoryError:
+        if interrupt.count:
+            return _interrupted()
+        _echo("xpcsfit: error: out of memory (for data larger than memory set "
+              "optimization.nlsq.strategy: hybrid_streaming)", stream=sys.stderr)
+        return EXIT_USER
+    except USER_ERRORS as err:
+        if interrupt.count:
+            return _interrupted()
+        _echo(f"xpcsfit: error: {_one_line(err)}", stream=sys.stderr)
+        return EXIT_USER
+    except Exception as err:
+        if interrupt.count:
+            return _interrupted()
+        if os.environ.get("XPCSFIT_TRACEBACK"):
+            raise
+        _echo(f"xpcsfit: internal error: {type(err).__name__}: {_one_line(err)} (please "
+              f"report it; XPCSFIT_TRACEBACK=1 shows the traceback)", stream=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

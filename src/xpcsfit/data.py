@@ -6,15 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 from .validation import (
+    F64_EPS,
+    first_non_finite,
     require_angles,
     require_finite_array,
     require_positive,
     require_uniform_grid,
+    resolution,
 )
 
 DEFAULT_SIGMA = 0.01
@@ -32,11 +36,39 @@ def _get(tree: Mapping[str, Any] | None, path: str) -> Any:
     return node
 
 
+_GAP_KEYS = ("analyzer_parameters.geometry.stator_rotor_gap",
+             "experimental_data.geometry.stator_rotor_gap")
+_DT_KEYS = ("analyzer_parameters.dt", "experimental_data.dt")
+
+
+def _first(config: Mapping[str, Any] | None, keys: tuple[str, ...], default: Any) -> Any:
+    """The first of `keys` set in `config`, validated as a positive number under its key."""
+    for key in keys:
+        value = _get(config, key)
+        if value is not None:
+            return require_positive(key, value)
+    return default
+
+
+def _dtype(value: Any) -> np.dtype:
+    try:
+        return np.asarray(value).dtype
+    except (TypeError, ValueError):
+        return np.dtype(object)
+
+
+def _check_dt(name: str, dt: float, step: float, t: np.ndarray, eps: float) -> None:
+    """`dt` must equal the grid step to 1e-6 relative, plus the slack of the grid check."""
+    if abs(dt - step) > 1e-6 * dt + 4.0 * eps * float(np.max(np.abs(t))):
+        raise ValueError(f"{name}: {dt!r} does not match the time grid step {step!r}")
+
+
 class XPCSData(eqx.Module):
     """Measured c2(φ, t1, t2) with σ, on a uniform time grid, angles ascending.
 
     Build it with `XPCSData.from_arrays` or `XPCSData.from_homodyne_dict` (they validate
-    and copy); the raw constructor is for JAX transformations.
+    and copy); the raw constructor is for JAX transformations and is not validated
+    (`validate_data` checks an object however it was built).
 
     Fields: g2, sigma (n_phi, n_t, n_t); t (n_t,) [s]; phi (n_phi,) [deg]; q [Å⁻¹];
     L (stator–rotor gap) [Å]; dt [s]; static: sigma_is_default, phi_order (sorted =
@@ -58,19 +90,24 @@ class XPCSData(eqx.Module):
         """Validate, copy and sort (angles ascending) c2 data.
 
         **Arguments:**
-        - `g2`: c2 (n_phi, n_t, n_t); `t`: times (s), uniform, ≥ 2; `phi`: angles (deg),
-          distinct; `q` (Å⁻¹) > 0; `L` (Å) > 0; `dt` (s): inferred from t if None, else
-          must match t's step; `sigma`: None (→ 0.01, recorded), a scalar or (n_phi, n_t, n_t).
+        - `g2`: c2 (n_phi, n_t, n_t), real; `t`: times (s), uniform, ≥ 2 (times of a
+          lower precision than float64, e.g. float32, are checked to their dtype's
+          resolution and stored as the float64 grid t[0] + k·dt they stand for); `phi`:
+          angles (deg), distinct; `q` (Å⁻¹) > 0; `L` (Å) > 0; `dt` (s): inferred from t if
+          None, else must match t's step; `sigma`: None (→ 0.01, recorded), a scalar or
+          (n_phi, n_t, n_t).
         """
         phi = require_angles("phi", phi)
+        eps = resolution(t)
         t = require_finite_array("t", t, ndim=1)
-        step = require_uniform_grid("t", t)
+        step = require_uniform_grid("t", t, eps=eps)
         if dt is not None:
             dt = require_positive("dt", dt)
-            if abs(dt - step) > 1e-6 * dt:
-                raise ValueError(f"dt: {dt!r} does not match the time grid step {step!r}")
+            _check_dt("dt", dt, step, t, eps)
         else:
             dt = step
+        if eps > F64_EPS:  # the uniform float64 grid the lower-precision times stand for
+            t = t[0] + dt * np.arange(t.shape[0])
         g2 = require_finite_array("g2", g2, ndim=3)
         shape = (phi.shape[0], t.shape[0], t.shape[0])
         if g2.shape != shape:
@@ -89,46 +126,48 @@ class XPCSData(eqx.Module):
         q = require_positive("q", q)
         L = require_positive("L", L)
         order = np.argsort(phi, kind="stable")
-        return cls(
+        data = cls(
             g2=jnp.asarray(g2[order]), sigma=jnp.asarray(sig[order]), t=jnp.asarray(t),
             phi=jnp.asarray(phi[order]), q=jnp.asarray(q), L=jnp.asarray(L),
             dt=jnp.asarray(dt), sigma_is_default=default,
             phi_order=tuple(int(i) for i in order),
         )
+        validate_data(data)
+        return data
 
     @classmethod
     def from_host(cls, g2, t, phi, *, q, L, sigma) -> XPCSData:
         """Wrap host arrays (NumPy or `np.memmap`) without copying, for HYBRID_STREAMING.
 
-        Validation reads the data angle by angle; nothing is moved to the device. `phi`
-        must already be ascending (a memory map cannot be reordered without a copy);
-        `sigma` is a positive scalar or an array of g2's shape.
+        Validation (`validate_data`) reads the data angle by angle; nothing is moved to the
+        device. `phi` must already be ascending (a memory map cannot be reordered without a
+        copy); `sigma` is a positive scalar or an array of g2's shape.
         """
         phi = require_angles("phi", phi)
         if np.any(np.diff(phi) <= 0):
             raise ValueError(f"phi: host data must have ascending angles, got {phi.tolist()}")
+        eps = resolution(t)
         t = require_finite_array("t", t, ndim=1)
-        dt = require_uniform_grid("t", t)
+        dt = require_uniform_grid("t", t, eps=eps)
+        if eps > F64_EPS:
+            t = t[0] + dt * np.arange(t.shape[0])
         shape = (phi.shape[0], t.shape[0], t.shape[0])
         if not isinstance(g2, np.ndarray) or g2.shape != shape:
             raise ValueError(f"g2: expected a NumPy array of shape {shape}, got "
                              f"{getattr(g2, 'shape', type(g2).__name__)}")
-        for a in range(shape[0]):  # one angle in memory at a time
-            if not np.all(np.isfinite(g2[a])):
-                raise ValueError(f"g2: non-finite values at angle index {a}")
         if np.ndim(sigma) == 0:
             sig = np.broadcast_to(np.float64(require_positive("sigma", sigma)), shape)
         else:
             sig = sigma
             if not isinstance(sig, np.ndarray) or sig.shape != shape:
-                raise ValueError(f"sigma: expected a scalar or shape {shape}")
-            for a in range(shape[0]):
-                if not (np.all(np.isfinite(sig[a])) and np.all(sig[a] > 0)):
-                    raise ValueError(f"sigma: values must be finite and > 0 (angle index {a})")
-        return cls(g2=g2, sigma=sig, t=jnp.asarray(t), phi=jnp.asarray(phi),
-                   q=jnp.asarray(require_positive("q", q)), L=jnp.asarray(require_positive("L", L)),
-                   dt=jnp.asarray(dt), sigma_is_default=False,
-                   phi_order=tuple(range(shape[0])))
+                raise ValueError(f"sigma: expected a scalar or shape {shape}, got "
+                                 f"{getattr(sig, 'shape', type(sig).__name__)}")
+        data = cls(g2=g2, sigma=sig, t=jnp.asarray(t), phi=jnp.asarray(phi),
+                   q=jnp.asarray(require_positive("q", q)),
+                   L=jnp.asarray(require_positive("L", L)), dt=jnp.asarray(dt),
+                   sigma_is_default=False, phi_order=tuple(range(shape[0])))
+        validate_data(data)
+        return data
 
     @classmethod
     def from_homodyne_dict(cls, data: Mapping[str, Any], config: Mapping[str, Any] | None = None
@@ -145,6 +184,9 @@ class XPCSData(eqx.Module):
         for key in ("phi_angles_list", "c2_exp", "t1", "t2", "wavevector_q_list"):
             if key not in data or data[key] is None:
                 raise ValueError(f"data: missing required key {key!r}")
+        if config is not None and not isinstance(config, Mapping):
+            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
+        t_dtype = _dtype(data["t1"])
         t1 = require_finite_array("t1", data["t1"])
         t2 = require_finite_array("t2", data["t2"])
         if t1.ndim == 2:
@@ -158,23 +200,21 @@ class XPCSData(eqx.Module):
             raise ValueError(f"t1: expected 1-D times or a 2-D meshgrid, got shape {t1.shape}")
         if t_other.shape != t.shape or not np.allclose(t_other, t, rtol=1e-12, atol=0):
             raise ValueError("t1/t2: the two time axes disagree")
-        q_list = np.atleast_1d(np.asarray(data["wavevector_q_list"], dtype=np.float64))
+        if np.issubdtype(t_dtype, np.floating):
+            t = t.astype(t_dtype)  # exact: keeps the input precision for the grid check
+        q_list = np.atleast_1d(require_finite_array("wavevector_q_list",
+                                                    data["wavevector_q_list"]))
         if q_list.size == 0:
             raise ValueError("wavevector_q_list: empty")
-        if hasattr(config, "geometry"):  # a FitConfig
+        q = require_positive("wavevector_q_list[0]", q_list.ravel()[0])
+        if hasattr(config, "geometry"):  # a FitConfig (already validated)
             L_cfg, dt_cfg = config.geometry.L, config.geometry.dt
         else:
-            L_cfg = next((v for v in (
-                _get(config, "analyzer_parameters.geometry.stator_rotor_gap"),
-                _get(config, "experimental_data.geometry.stator_rotor_gap")) if v is not None),
-                None)
-            dt_cfg = next((v for v in (_get(config, "analyzer_parameters.dt"),
-                                       _get(config, "experimental_data.dt")) if v is not None),
-                          None)
+            L_cfg, dt_cfg = _first(config, _GAP_KEYS, None), _first(config, _DT_KEYS, None)
         L = next((v for v in (data.get("L"), L_cfg) if v is not None), DEFAULT_GAP)
         dt = next((v for v in (data.get("dt"), dt_cfg) if v is not None), None)
-        return cls.from_arrays(data["c2_exp"], t, data["phi_angles_list"], q=q_list[0], L=L,
-                               dt=dt, sigma=data.get("sigma"))
+        return cls.from_arrays(data["c2_exp"], t, data["phi_angles_list"], q=q, L=L, dt=dt,
+                               sigma=data.get("sigma"))
 
     @property
     def n_phi(self) -> int:
@@ -244,3 +284,81 @@ def is_symmetric(g2, sigma, xp=np):
     the fit corrects. Works with NumPy or jax.numpy (`xp`).
     """
     return xp.all(g2 == xp.swapaxes(g2, 1, 2)) & xp.all(sigma == xp.swapaxes(sigma, 1, 2))
+
+
+def _host(name: str, x: Any) -> np.ndarray | None:
+    """`x` as a real float64 NumPy array, or None when it is traced (values unknown)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    kind = np.dtype(getattr(x, "dtype", np.float64)).kind
+    if kind == "c":
+        raise ValueError(f"{name}: complex values are not accepted (dtype {x.dtype}); "
+                         f"pass real numbers")
+    if kind not in "fiu":
+        raise ValueError(f"{name}: expected real numbers, got dtype {getattr(x, 'dtype', None)}")
+    return x
+
+
+def validate_data(data: XPCSData) -> None:
+    """Check that `data` holds what every fit assumes, however it was built (the
+    `from_*` constructors call it; `fit` calls it on raw-constructed data).
+
+    Checks shapes (g2 (n_phi, n_t, n_t), sigma like g2, t (n_t,), phi (n_phi,), scalar
+    q, L, dt; n_phi ≥ 1, n_t ≥ 2), real dtypes, finite c2, finite σ > 0, a uniform
+    increasing t (to the resolution of its dtype), finite angles strictly ascending,
+    q, L, dt finite and > 0 with dt the step of t. g2 and σ are read one angle at a time
+    (host memory maps stay on the host). Traced fields are checked for shape only.
+
+    **Raises:** ValueError naming the field and the offending value.
+    """
+    if not isinstance(data, XPCSData):
+        raise ValueError(f"data: expected an XPCSData, got {type(data).__name__}")
+    fields = {"g2": data.g2, "sigma": data.sigma, "t": data.t, "phi": data.phi, "q": data.q,
+              "L": data.L, "dt": data.dt}
+    for name, x in fields.items():
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise ValueError(f"{name}: expected an array, got {type(x).__name__} {x!r:.60}")
+    shape = tuple(data.g2.shape)
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"g2: expected shape (n_phi, n_t, n_t), got {shape}")
+    n_phi, n_t, _ = shape
+    if n_phi < 1:
+        raise ValueError(f"phi: empty angle list (g2 shape {shape})")
+    if n_t < 2:
+        raise ValueError(f"t: need at least 2 times, got g2 shape {shape}")
+    expected = {"sigma": shape, "t": (n_t,), "phi": (n_phi,), "q": (), "L": (), "dt": ()}
+    for name, want in expected.items():
+        if tuple(fields[name].shape) != want:
+            raise ValueError(f"{name}: expected shape {want} (from g2 {shape}), got "
+                             f"{tuple(fields[name].shape)}")
+    if data.phi_order and sorted(data.phi_order) != list(range(n_phi)):
+        raise ValueError(f"phi_order: expected a permutation of 0..{n_phi - 1}, got "
+                         f"{data.phi_order}")
+    host = {name: _host(name, x) for name, x in fields.items()}
+    step = None
+    if host["t"] is not None:
+        t = np.asarray(host["t"], dtype=np.float64)
+        first_non_finite("t", t)
+        eps = resolution(host["t"])
+        step = require_uniform_grid("t", t, eps=eps)
+    if host["phi"] is not None:
+        phi = np.asarray(host["phi"], dtype=np.float64)
+        first_non_finite("phi", phi)
+        if np.any(np.diff(phi) <= 0):
+            raise ValueError(f"phi: angles must be distinct and ascending (XPCSData.from_arrays "
+                             f"sorts them), got {phi.tolist()}")
+    for name in ("q", "L", "dt"):
+        if host[name] is not None:
+            require_positive(name, float(np.asarray(host[name])))
+    if step is not None and host["dt"] is not None:
+        _check_dt("dt", float(np.asarray(host["dt"])), step, t, eps)
+    for name in ("g2", "sigma"):
+        if host[name] is None:
+            continue
+        for a in range(n_phi):  # one angle in memory at a time
+            block = np.asarray(host[name][a], dtype=np.float64)
+            first_non_finite(name, block, a)
+            if name == "sigma" and np.any(block <= 0):
+                i, j = (int(k) for k in np.argwhere(block <= 0)[0])
+                raise ValueError(f"sigma: must be > 0, got {block[i, j].item()!r} at angle index "
+                                 f"{a}, first at index {(a, i, j)}")

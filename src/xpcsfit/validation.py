@@ -10,44 +10,106 @@ from typing import Any
 
 import numpy as np
 
+F64_EPS = float(np.finfo(np.float64).eps)
+RESOLVED_STEP = 0.05
+"""A time axis whose dtype resolution near its largest |t| exceeds 5% of its step is refused:
+its uniformity cannot be checked."""
+
 
 def require_positive(name: str, value: Any) -> float:
     """A finite float > 0."""
+    if isinstance(value, str | bytes | bool) or np.iscomplexobj(value):
+        raise ValueError(f"{name}: expected a positive number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected a positive number, got {value!r}") from None
     if not (math.isfinite(out) and out > 0):
-        raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
+        shown = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(f"{name}: must be finite and > 0, got {shown!r}")
     return out
 
 
-def require_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
-    """A float64 copy of `value`, all finite, optionally of a given rank."""
+def require_real_array(name: str, value: Any) -> np.ndarray:
+    """A float64 copy of `value`; complex, string, boolean and date values are refused (a
+    complex c2 is never silently reduced to its real part)."""
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{name}: expected numbers, got the string {value[:40]!r}")
     try:
-        arr = np.array(value, dtype=np.float64)
+        arr = np.asarray(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__}") from None
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind == "c":
+        imag = float(np.max(np.abs(arr.imag))) if arr.size else 0.0
+        raise ValueError(f"{name}: complex values are not accepted (largest |imaginary part| "
+                         f"{imag!r}); pass real numbers")
+    if kind in "USVbMm":
+        raise ValueError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+    try:
+        return np.array(arr, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__} "
+                         f"holding non-numbers") from None
+
+
+def first_non_finite(name: str, arr: np.ndarray, angle: int | None = None) -> None:
+    """Raise naming the count and the first index of non-finite values of `arr`, if any
+    (`arr` being the slice of angle index `angle`, when given)."""
     bad = ~np.isfinite(arr)
     if np.any(bad):
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s), first at index {where} "
-                         f"= {arr[where]!r}")
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = "" if angle is None else f" at angle index {angle}"
+        index = first if angle is None else (angle, *first)
+        raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s){where}, first at "
+                         f"index {index} = {arr[first].item()!r}")
+
+
+def require_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
+    """A float64 copy of `value`, real, all finite, optionally of a given rank."""
+    arr = require_real_array(name, value)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
+    first_non_finite(name, arr)
     return arr
 
 
-def require_uniform_grid(name: str, t: np.ndarray, rtol: float = 1e-6) -> float:
-    """The step of a uniform, increasing grid of ≥ 2 times."""
+def resolution(value: Any) -> float:
+    """Relative resolution (machine epsilon) of the floating dtype of `value`; float64's for
+    integers, lists of Python floats and anything else."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return F64_EPS
+    if np.issubdtype(dtype, np.floating):
+        return max(float(np.finfo(dtype).eps), F64_EPS)
+    return F64_EPS
+
+
+def require_uniform_grid(name: str, t: np.ndarray, rtol: float = 1e-6,
+                         eps: float = F64_EPS) -> float:
+    """The step of a uniform, increasing grid of ≥ 2 times.
+
+    A step may differ from the mean step by rtol·dt + 4·eps·max|t|, where `eps` is the
+    resolution of the dtype the times came in (see `resolution`): each time is within
+    ~eps·|t| of its exact value, a step within twice that, the mean step within that over
+    n − 1; 4 leaves a margin. So k·dt computed (or summed) in float32 is accepted.
+    """
     if t.ndim != 1 or t.shape[0] < 2:
         raise ValueError(f"{name}: need at least 2 times on a 1-D grid, got shape {t.shape}")
     steps = np.diff(t)
     dt = float(steps.mean())
     if not dt > 0:
         raise ValueError(f"{name}: times must increase, got step {dt!r}")
+    slack = 4.0 * eps * float(np.max(np.abs(t)))
+    if slack > RESOLVED_STEP * dt:
+        raise ValueError(f"{name}: the time resolution of the input dtype ({eps:.2g} × "
+                         f"{float(np.max(np.abs(t))):.6g} s) does not resolve the step "
+                         f"{dt!r} s; pass float64 times")
     worst = float(np.max(np.abs(steps - dt)))
-    if worst > rtol * dt:
+    if worst > rtol * dt + slack:
         i = int(np.argmax(np.abs(steps - dt)))
         raise ValueError(f"{name}: non-uniform time grid: step {steps[i]!r} at index {i} "
                          f"differs from the mean step {dt!r}")
@@ -56,7 +118,7 @@ def require_uniform_grid(name: str, t: np.ndarray, rtol: float = 1e-6) -> float:
 
 def require_angles(name: str, phi: Any) -> np.ndarray:
     """A finite 1-D array of ≥ 1 distinct angles (degrees)."""
-    arr = require_finite_array(name, np.atleast_1d(np.asarray(phi, dtype=np.float64)), ndim=1)
+    arr = require_finite_array(name, np.atleast_1d(require_real_array(name, phi)), ndim=1)
     if arr.shape[0] == 0:
         raise ValueError(f"{name}: empty angle list")
     values, counts = np.unique(arr, return_counts=True)

@@ -175,26 +175,26 @@ def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, not
     """(full-layout name, value) start overrides from the config, `init` (dict) and the
     fixed values; checked against the bounds (clip with a note, or raise)."""
     overrides: dict[str, float] = {}
-    items = list(cfg.parameters.initial)
+    items = [("initial_parameters.parameter_names", k, v) for k, v in cfg.parameters.initial]
     if isinstance(init, Mapping):
-        items += list(init.items())
+        items += [("init", k, v) for k, v in init.items()]
     elif init is not None:
         _check_init_vector(space, init)
-    for name, value in items:
+    for field, name, value in items:
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"init: {name} = {value!r} is not a number") from None
+            raise ValueError(f"{field}: {name} = {value!r} is not a number") from None
         if not math.isfinite(v):
-            raise ValueError(f"init: {name} = {value!r} is not finite")
+            raise ValueError(f"{field}: {name} = {value!r} is not finite")
         if name in ("contrast", "offset"):
             start = 0 if name == "contrast" else space.n_phi
             for a in range(space.n_phi):
                 overrides[space.full_names[start + a]] = v
             continue
-        key = name if name in space.full_names else canonical_name(name)
+        key = name if name in space.full_names else space.canonical(name, field=field)
         if key not in space.full_names:
-            raise ValueError(f"init: {name!r} is not a parameter of {space.mode} "
+            raise ValueError(f"{field}: {name!r} is not a parameter of {space.mode} "
                              f"(physical parameters: {space.physical_names})")
         overrides[key] = v
     overrides.update(dict(held))

@@ -13,6 +13,7 @@ import numpy as np
 from ..data import XPCSData
 from .cache import cache_file, read_cache, write_cache
 from .hdf5 import RawC2, frame_window, read_hdf5
+from .paths import existing_file
 from .yaml_config import DataSettings, LoadedConfig
 
 logger = logging.getLogger(__name__)
@@ -45,16 +46,19 @@ def _filter_phi(raw: RawC2, settings: DataSettings, key: str) -> RawC2:
                                keys=tuple(k for k, m in zip(raw.keys, keep, strict=True) if m))
 
 
-def load_raw(settings: DataSettings, data_file: str | Path | None = None
-             ) -> tuple[RawC2, dict[str, Any]]:
+def load_raw(settings: DataSettings, data_file: str | Path | None = None,
+             data_field: str = "data_file") -> tuple[RawC2, dict[str, Any]]:
     """The matrices selected by `settings` (file, q, frames, φ ranges), via the NPZ cache
-    when `settings.cache_dir` is set. `data_file` overrides the config's file."""
+    when `settings.cache_dir` is set. `data_file` overrides the config's file (errors about
+    it name `data_field`, e.g. the CLI's "--data")."""
+    field = data_field if data_file is not None else "experimental_data.data_file_name"
     path = Path(data_file) if data_file is not None else settings.data_file
     if path is None:
         raise ValueError("experimental_data.data_file_name: no data file in the config "
                          "(set it or pass --data FILE)")
+    existing_file(path, field)
     cached, cpath = None, None
-    if settings.cache_dir is not None and path.is_file():
+    if settings.cache_dir is not None:
         cpath = cache_file(settings.cache_dir, settings.cache_template, path, settings.q,
                            settings.start_frame, settings.end_frame)
         cached = read_cache(cpath, path)
@@ -63,7 +67,7 @@ def load_raw(settings: DataSettings, data_file: str | Path | None = None
         frame_window(raw.n_frames, settings.start_frame, settings.end_frame, path)
     else:
         raw, _ = read_hdf5(path, q=settings.q, start_frame=settings.start_frame,
-                           end_frame=settings.end_frame)
+                           end_frame=settings.end_frame, field=field)
         if cpath is not None:
             write_cache(cpath, raw, path, settings.cache_compression)
     ranges_key = "phi_filtering.target_ranges"
@@ -87,11 +91,12 @@ def homodyne_dict(raw: RawC2, dt: float | None) -> dict[str, Any]:
             "wavevector_q_list": np.array([raw.q])}
 
 
-def load_dataset(config: LoadedConfig, data_file: str | Path | None = None
-                 ) -> tuple[XPCSData, dict[str, Any]]:
+def load_dataset(config: LoadedConfig, data_file: str | Path | None = None,
+                 data_field: str = "data_file") -> tuple[XPCSData, dict[str, Any]]:
     """Load and validate the data a config describes: `XPCSData` (angles ascending, the
-    basic diagonal correction applied) and a dict describing the dataset."""
-    raw, info = load_raw(config.data, data_file)
+    basic diagonal correction applied) and a dict describing the dataset. `data_file`
+    overrides the config's file; errors about it name `data_field`."""
+    raw, info = load_raw(config.data, data_file, data_field)
     data = XPCSData.from_homodyne_dict(homodyne_dict(raw, config.data.dt), config.raw)
     info.update(n_phi=data.n_phi, n_t=data.n_t, n_points=data.n_points, dt=float(data.dt),
                 L=float(data.L), diagonal_correction="basic")

@@ -9,14 +9,17 @@ to the bins `xpcs/twotime/processed_bins` (1-based: q index = (bin−1) // n_φ,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ._optional import require
+from .paths import existing_file
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +58,63 @@ def _natural(key: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
 
 
+@contextlib.contextmanager
+def _reading(file: Path, path: str) -> Iterator[None]:
+    """Turn what h5py raises while reading `path` (corrupt headers, missing filters, wrong
+    object kinds) into one ValueError naming the HDF5 path and the file."""
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{path}: too large to load from {file}") from None
+    except (OSError, RuntimeError, KeyError, TypeError, AttributeError) as err:
+        reason = " ".join(str(err).strip("'\"").split()) or type(err).__name__
+        raise ValueError(f"{path}: cannot be read from {file} ({reason})") from None
+
+
+def _node(f, path: str, file: Path, layout: str, *, group: bool):
+    """The group or dataset at `path`, else ValueError (missing, other kind, unreadable)."""
+    h5py = require("h5py")
+    where = path if f.name == "/" else f"{f.name}/{path}"
+    with _reading(file, where):
+        obj = f[path] if path in f else None
+    if obj is None:
+        raise ValueError(f"{where}: missing in {file}" + (f" ({layout} layout)" if layout else ""))
+    want = h5py.Group if group else h5py.Dataset
+    if not isinstance(obj, want):
+        raise ValueError(f"{where}: expected an HDF5 {'group' if group else 'dataset'} in "
+                         f"{file}, found a {type(obj).__name__.lower()}")
+    return obj
+
+
+def _require_real(ds, path: str, file: Path) -> None:
+    kind = ds.dtype.kind
+    if kind == "c":
+        raise ValueError(f"{path}: complex values in {file} are not accepted (dtype {ds.dtype})")
+    if kind not in "fiu":
+        raise ValueError(f"{path}: expected real numbers in {file}, got dtype {ds.dtype}")
+
+
+def _finite(values: np.ndarray, path: str, file: Path) -> np.ndarray:
+    bad = ~np.isfinite(values)
+    if np.any(bad):
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{path}: {int(bad.sum())} non-finite value(s) in {file}, first at "
+                         f"index {first} = {values[first]!r}")
+    return values
+
+
 def _dataset(f, path: str, file: Path, layout: str) -> np.ndarray:
-    if path not in f:
-        raise ValueError(f"{path}: missing in {file} ({layout} layout)")
-    return np.asarray(f[path][()], dtype=np.float64).ravel()
+    ds = _node(f, path, file, layout, group=False)
+    _require_real(ds, path, file)
+    with _reading(file, path):
+        values = np.asarray(ds[()], dtype=np.float64).ravel()
+    return _finite(values, path, file)
 
 
 def _map_keys(f, path: str, file: Path, layout: str) -> list[str]:
-    if path not in f:
-        raise ValueError(f"{path}: missing in {file} ({layout} layout)")
-    keys = sorted(f[path].keys(), key=_natural)
+    group = _node(f, path, file, layout, group=True)
+    with _reading(file, path):
+        keys = sorted(group.keys(), key=_natural)
     if not keys:
         raise ValueError(f"{path}: no correlation matrices in {file}")
     return keys
@@ -72,12 +122,14 @@ def _map_keys(f, path: str, file: Path, layout: str) -> list[str]:
 
 def detect_layout(f, file: Path) -> str:
     """"aps_u" or "aps_old" from the groups present, else ValueError listing what is missing."""
-    if "xpcs/twotime" in f or "xpcs/qmap" in f:
-        return APS_U
-    if "exchange" in f or "xpcs/dqlist" in f:
-        return APS_OLD
+    with _reading(file, "/"):
+        if "xpcs/twotime" in f or "xpcs/qmap" in f:
+            return APS_U
+        if "exchange" in f or "xpcs/dqlist" in f:
+            return APS_OLD
+        top = sorted(f.keys())
     raise ValueError(f"{file}: not an APS two-time file: neither {_U_MAPS} (APS-U) nor "
-                     f"{_OLD_MAPS} (old APS) found; top-level keys {sorted(f.keys())}")
+                     f"{_OLD_MAPS} (old APS) found; top-level keys {top}")
 
 
 def select_q(q_values: np.ndarray, q_target: float | None, file: Path) -> float:
@@ -116,18 +168,22 @@ def _read_matrices(group, keys: list[str], frames_of, file: Path) -> tuple[np.nd
     n_frames = None
     out = []
     for key in keys:
-        ds = group[key]
+        where = f"{group.name}/{key}"
+        ds = _node(group, key, file, "", group=False)
+        _require_real(ds, where, file)
         if ds.ndim != 2 or ds.shape[0] != ds.shape[1]:
-            raise ValueError(f"{group.name}/{key}: expected a square matrix, got shape {ds.shape}")
+            raise ValueError(f"{where}: expected a square matrix, got shape {ds.shape}")
         if n_frames is None:
             n_frames = ds.shape[0]
             window = frames_of(n_frames)
         elif ds.shape[0] != n_frames:
-            raise ValueError(f"{group.name}/{key}: shape {ds.shape} differs from the "
+            raise ValueError(f"{where}: shape {ds.shape} differs from the "
                              f"{n_frames}×{n_frames} of the other matrices")
-        half = np.asarray(ds[window, window], dtype=np.float64)
+        with _reading(file, where):
+            half = np.asarray(ds[window, window], dtype=np.float64)
+        _finite(half, where, file)
         if np.any(np.tril(half, -1)) and np.any(np.triu(half, 1)):
-            raise ValueError(f"{group.name}/{key}: expected one stored triangle (half matrix), "
+            raise ValueError(f"{where}: expected one stored triangle (half matrix), "
                              f"found values on both sides of the diagonal")
         out.append(full_from_triangle(half))
     return np.stack(out), int(n_frames)
@@ -138,7 +194,10 @@ def _index_aps_u(f, file: Path) -> tuple[np.ndarray, np.ndarray, list[str], str]
     q_grid = _dataset(f, _U_Q, file, APS_U)
     phi_grid = _dataset(f, _U_PHI, file, APS_U)
     keys = _map_keys(f, _U_MAPS, file, APS_U)
-    bins = _dataset(f, _U_BINS, file, APS_U).astype(np.int64) - 1
+    bins = _dataset(f, _U_BINS, file, APS_U)
+    if np.any(bins != np.round(bins)):
+        raise ValueError(f"{_U_BINS}: bins must be integers in {file}, got {bins.tolist()}")
+    bins = bins.astype(np.int64) - 1
     if bins.size != len(keys):
         raise ValueError(f"{_U_BINS}: {bins.size} bins for {len(keys)} matrices in {_U_MAPS} "
                          f"of {file}")
@@ -160,17 +219,17 @@ def _index_aps_old(f, file: Path) -> tuple[np.ndarray, np.ndarray, list[str], st
     return q_list, phi_list, keys, _OLD_MAPS
 
 
-def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_frame: int = -1
-              ) -> tuple[RawC2, slice]:
+def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_frame: int = -1,
+              field: str = "experimental_data.data_file_name") -> tuple[RawC2, slice]:
     """Read the full matrices at the file q nearest to `q` [Å⁻¹], frames
     `start_frame..end_frame` (1-based, inclusive, −1 = last), only that block from disk.
 
-    Raises ValueError naming the missing key, the wrong q or the bad frame.
+    Raises ValueError naming the file (as `field` when it is missing) and the HDF5 path of
+    anything missing, of the wrong kind, unreadable or non-finite; the wrong q; the bad frame.
     """
     h5py = require("h5py")
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"experimental_data.data_file_name: file not found: {path}")
+    existing_file(path, field)
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -187,7 +246,8 @@ def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_fr
         q_of, phi_of, keys, group = index(f, path)
         q_sel = select_q(q_of, q, path)
         chosen = np.flatnonzero(q_of == q_sel)
-        c2, n_frames = _read_matrices(f[group], [keys[i] for i in chosen], frames_of, path)
+        maps = _node(f, group, path, layout, group=True)
+        c2, n_frames = _read_matrices(maps, [keys[i] for i in chosen], frames_of, path)
     raw = RawC2(c2=c2, phi=phi_of[chosen], q=q_sel, q_available=np.unique(q_of), layout=layout,
                 keys=tuple(keys[i] for i in chosen), n_frames=n_frames)
     logger.info("read %d matrices at q = %g Å⁻¹ from %s (%s layout)", raw.c2.shape[0], raw.q,

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from ._optional import require
-from .results import FITTED, PARAMETERS
+from .atomic import commit, staging
+from .paths import prepare_output_dir
+from .results import FITTED, PARAMETERS, is_figure
 from .template import UNITS
 
 logger = logging.getLogger(__name__)
@@ -137,17 +139,31 @@ def _table(plt, out: Path, p: dict[str, Any]) -> Path:
     return path
 
 
+def draw_figures(src: Path, dest: Path) -> list[Path]:
+    """Draw the figures of the result files in `src` into `dest` (no staging)."""
+    plt = _pyplot()
+    for name in (FITTED, PARAMETERS):
+        if not (src / name).is_file():
+            raise ValueError(f"{src / name}: missing; write the result files first")
+    with np.load(src / FITTED, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    p = json.loads((src / PARAMETERS).read_text(encoding="utf-8"))
+    return _heatmaps(plt, dest, d) + [_cuts(plt, dest, d), _table(plt, dest, p)]
+
+
 def plot_results(out_dir: str | Path) -> list[Path]:
     """Draw the figures of the fit whose result files are in `out_dir`; returns the PNG paths
-    (c2_heatmap_phiNN.png per angle, c2_cuts.png, parameters.png)."""
-    plt = _pyplot()
+    (c2_heatmap_phiNN.png per angle, c2_cuts.png, parameters.png).
+
+    The figures appear together (staged, then renamed into place, see `xpcsfit.io.atomic`),
+    figures of an earlier fit that this one does not redraw are removed, and they are added
+    to the folder's manifest.
+    """
     out = Path(out_dir)
-    for name in (FITTED, PARAMETERS):
-        if not (out / name).is_file():
-            raise ValueError(f"{out / name}: missing; write the result files first")
-    with np.load(out / FITTED, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files}
-    p = json.loads((out / PARAMETERS).read_text(encoding="utf-8"))
-    paths = _heatmaps(plt, out, d) + [_cuts(plt, out, d), _table(plt, out, p)]
+    prepare_output_dir(out, "out_dir")
+    with staging(out) as stage:
+        drawn = draw_figures(out, stage)
+        commit(stage, out, is_figure)
+    paths = [out / p.name for p in drawn]  # heatmaps, cuts, table
     logger.info("wrote %d figures to %s", len(paths), out)
     return paths

@@ -1,10 +1,12 @@
-"""Result files: parameters.json, fit_report.json and fitted_data.npz in an output directory."""
+"""Result files: parameters.json, fit_report.json and fitted_data.npz in an output directory,
+written all at once with a manifest (`xpcsfit.io.atomic`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,14 @@ from ..data import XPCSData
 from ..fitting.config import FitConfig
 from ..fitting.result import OptimizationResult, jsonable
 from ..physics.g2 import g2_model
+from .atomic import MANIFEST, commit, staging
+from .paths import prepare_output_dir
 
 logger = logging.getLogger(__name__)
 
 PARAMETERS, REPORT, FITTED = "parameters.json", "fit_report.json", "fitted_data.npz"
+FIGURE_RE = re.compile(r"c2_heatmap_phi\d+\.png|c2_cuts\.png|parameters\.png")
+"""Names of the figures of `xpcsfit.io.plots`."""
 _PACKAGES = ("xpcsfit", "jax", "jaxlib", "numpy", "optax", "equinox", "h5py", "pyyaml",
              "matplotlib")
 _model = jax.jit(g2_model, static_argnames=("mode", "convention"))
@@ -65,29 +71,38 @@ def parameter_summary(result: OptimizationResult, config: FitConfig) -> dict[str
     })
 
 
+def _is_result_file(name: str) -> bool:
+    return name in (PARAMETERS, REPORT, FITTED) or is_figure(name)
+
+
+def is_figure(name: str) -> bool:
+    """True for the names of the figures `plot_results` draws."""
+    return FIGURE_RE.fullmatch(name) is not None
+
+
 def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSData,
                   config: FitConfig, *, dataset: dict[str, Any] | None = None,
                   config_echo: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write `parameters.json`, `fit_report.json` and `fitted_data.npz` to `out_dir`.
+    """Write `parameters.json`, `fit_report.json` and `fitted_data.npz` to `out_dir`, all at
+    once (see `xpcsfit.io.atomic`): the files of an interrupted or failed call never
+    appear, and result files and figures of an earlier run are removed (draw new ones with
+    `plot_results`). `manifest.json` lists the files.
 
     fitted_data.npz: phi (n_phi,) [deg] ascending, t (n_t,) [s], c2_exp, c2_fit, residuals
     (= c2_exp − c2_fit), each (n_phi, n_t, n_t), and sigma (same shape, or a scalar
     when uniform). The report holds
     `result.to_dict()`, the dataset description, the config (`config_echo`, default: the
-    dict the FitConfig was built from) and package versions. Returns the paths.
+    dict the FitConfig was built from) and package versions. Returns the paths (keys
+    parameters, report, fitted, manifest).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out, "out_dir")
     c2_exp = np.asarray(data.g2)
     c2_fit = fitted_model(result, data, config)
-    paths = {"parameters": out / PARAMETERS, "report": out / REPORT, "fitted": out / FITTED}
     sigma = np.asarray(data.sigma)
     if np.all(sigma == sigma.flat[0]):
         sigma = sigma.flat[0]  # one value: stored as a scalar (broadcasts)
-    np.savez(paths["fitted"], phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
-             c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma)
     summary = parameter_summary(result, config)
-    paths["parameters"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     report = {
         "result": result.to_dict(),
         "parameters": summary["parameters"],
@@ -98,8 +113,16 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
                             else json.loads(config.source_json)),
         "versions": versions(),
     }
-    paths["report"].write_text(json.dumps(report, indent=2), encoding="utf-8")
-    logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    texts = {PARAMETERS: json.dumps(summary, indent=2), REPORT: json.dumps(report, indent=2)}
+    with staging(out) as stage:
+        np.savez(stage / FITTED, phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
+                 c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma)
+        for name, text in texts.items():
+            (stage / name).write_text(text, encoding="utf-8")
+        moved = commit(stage, out, _is_result_file)
+    paths = {"parameters": out / PARAMETERS, "report": out / REPORT, "fitted": out / FITTED,
+             "manifest": out / MANIFEST}
+    logger.info("wrote %s", ", ".join(p.name for p in moved))
     return paths
 
 

@@ -1,4 +1,6 @@
-"""Simulated data written as a beamline would: an APS-U HDF5 file plus a matching config."""
+"""Simulated data written as a beamline would: an APS-U HDF5 file plus a matching config.
+
+Each file is written under a temporary name and renamed into place (never half-written)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 from ..physics.parameters import PHYSICAL_NAMES
 from ..physics.simulate import simulate
 from ._optional import require
+from .atomic import write_file_atomic, write_text_atomic
 from .template import config_template
 
 logger = logging.getLogger(__name__)
@@ -32,19 +35,22 @@ def write_aps_u(path: str | Path, c2: np.ndarray, q: Sequence[float], phi: Seque
     n_q, n_phi = c2.shape[:2]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f["xpcs/qmap/dynamic_v_list_dim0"] = np.asarray(q, dtype=np.float64)
-        f["xpcs/qmap/dynamic_v_list_dim1"] = np.asarray(phi, dtype=np.float64)
-        group = f.create_group("xpcs/twotime/correlation_map")
-        bins = []
-        for iq in range(n_q):
-            for ip in range(n_phi):
-                b = iq * n_phi + ip + 1
-                group.create_dataset(f"c2_{b:05d}", data=np.triu(c2[iq, ip]).astype(dtype),
-                                     compression="gzip", compression_opts=1)
-                bins.append(b)
-        f["xpcs/twotime/processed_bins"] = np.asarray(bins, dtype=np.int64)
-    return path
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            f["xpcs/qmap/dynamic_v_list_dim0"] = np.asarray(q, dtype=np.float64)
+            f["xpcs/qmap/dynamic_v_list_dim1"] = np.asarray(phi, dtype=np.float64)
+            group = f.create_group("xpcs/twotime/correlation_map")
+            bins = []
+            for iq in range(n_q):
+                for ip in range(n_phi):
+                    b = iq * n_phi + ip + 1
+                    group.create_dataset(f"c2_{b:05d}", data=np.triu(c2[iq, ip]).astype(dtype),
+                                         compression="gzip", compression_opts=1)
+                    bins.append(b)
+            f["xpcs/twotime/processed_bins"] = np.asarray(bins, dtype=np.int64)
+
+    return write_file_atomic(path, write)
 
 
 def simulate_files(
@@ -70,14 +76,12 @@ def simulate_files(
     text = config_template(mode, values={
         "dt": float(dt), "q": float(q), "L": float(L), "data_folder_path": ".",
         "data_file_name": DATA_NAME, "cache_file_path": None, "initial": dict(start or {})})
-    cfg_path = out / CONFIG_NAME
-    cfg_path.write_text(text, encoding="utf-8")
+    cfg_path = write_text_atomic(out / CONFIG_NAME, text)
     tr = truths[0]
-    truth_path = out / TRUTH_NAME
-    truth_path.write_text(json.dumps({
+    truth_path = write_text_atomic(out / TRUTH_NAME, json.dumps({
         "mode": mode, "physical": dict(zip(PHYSICAL_NAMES[mode], physical, strict=True)),
         "contrast": np.asarray(tr["contrast"]).tolist(), "offset": np.asarray(tr["offset"]).tolist(),
         "phi_sorted": sorted(float(p) for p in phi), "q": q, "L": L, "dt": dt, "n_t": n_t,
-        "noise": noise, "seed": seed}, indent=2), encoding="utf-8")
+        "noise": noise, "seed": seed}, indent=2))
     logger.info("wrote %s, %s, %s", data_path, cfg_path, truth_path)
     return {"data": data_path, "config": cfg_path, "truth": truth_path}

@@ -140,10 +140,15 @@ class ParameterSpace:
             offset_bounds=tuple(table["offset"]),
         )
 
-    @staticmethod
-    def canonical(name: str) -> str:
-        """Canonical physical/per-angle name (see `canonical_name`)."""
-        return canonical_name(name)
+    def canonical(self, name: str, field: str = "initial_parameters.parameter_names") -> str:
+        """Canonical name of a parameter of this mode (aliases accepted; see
+        `canonical_name`); ValueError naming `field` for a name this mode does not have,
+        e.g. a laminar_flow parameter in a static_isotropic fit."""
+        key = ALIASES.get(str(name), str(name))
+        if key not in self.physical_names and key not in ("contrast", "offset"):
+            raise ValueError(f"{field}: {name!r} is not a parameter of {self.mode}; its "
+                             f"parameters are {(*self.physical_names, 'contrast', 'offset')}")
+        return key
 
     @property
     def n_physical(self) -> int:

@@ -39,9 +39,10 @@ from jaxtyping import Array, Bool, Float, Int
 from .bounds import active_constraints, cl_scaling, strictly_feasible
 from .tr_step import select_step, trust_region_step
 
-NONFINITE_START = -3
+NOT_FINITE_AT_START = -3
 MESSAGES = {
-    NONFINITE_START: "The cost, gradient or Gram matrix at the start is not finite.",
+    NOT_FINITE_AT_START: "The residuals or their Jacobian are not finite at the starting "
+                         "point x0; nothing was solved.",
     -1: "Improper input parameters status returned from the solver.",
     0: "The maximum number of function evaluations is exceeded.",
     1: "`gtol` termination condition is satisfied.",
@@ -52,7 +53,8 @@ MESSAGES = {
 
 
 class SolverResult(eqx.Module):
-    """Result of `trust_region_solve`; status codes as scipy.optimize.least_squares."""
+    """Result of `trust_region_solve`; status codes as scipy.optimize.least_squares, plus
+    −3 (`NOT_FINITE_AT_START`): the residuals are not finite at x0, so no step was tried."""
 
     x: Float[Array, " n"]
     cost: Float[Array, ""]
@@ -91,7 +93,7 @@ class TrustRegionState(eqx.Module):
     alpha: Array
     nfev: Array
     njev: Array
-    status: Array  # -2 running, else final scipy status
+    status: Array  # -2 running, else the final status (see SolverResult)
     step_norm: Array
     iteration: Array
     observed: Any
@@ -157,7 +159,7 @@ def tr_init(x, sums, lower, upper, scale_inv, opt: Options, observer=None) -> Tr
     delta = jnp.where(delta > 0, delta, 1.0)
     g_norm = jnp.max(jnp.abs(g * cl_scaling(x, g, lower, upper)[0]))
     status = jnp.where(g_norm < opt.gtol, 1, jnp.where(opt.max_nfev <= 1, 0, -2))
-    status = jnp.where(_finite(cost, jtj, g), status, NONFINITE_START)
+    status = jnp.where(_finite(cost, jtj, g), status, NOT_FINITE_AT_START)
     return TrustRegionState(
         x=x, cost=cost, jtj=jtj, g=g, scale_inv=scale_inv, delta=delta,
         alpha=jnp.asarray(0.0), nfev=jnp.asarray(1), njev=jnp.asarray(1), status=status,
@@ -240,34 +242,50 @@ def tr_result(st: TrustRegionState, lower, upper, opt: Options) -> SolverResult:
 # ---------------------------------------------------------------- drivers
 
 
-def _check_inputs(x0, lower, upper):
+def _check_inputs(x0, lower, upper, tolerances: dict[str, Any]):
+    """Host-side checks before any broadcasting (values skipped when traced): x0 1-D,
+    bounds scalars or of x0's shape, lower < upper, x0 finite and inside, tolerances
+    finite and >= 0."""
+    x0_shape = tuple(np.shape(x0))
+    if len(x0_shape) != 1:
+        raise ValueError(f"x0: must be 1-D, got shape {x0_shape}")
+    for side, bound in (("lower", lower), ("upper", upper)):
+        if tuple(np.shape(bound)) not in ((), x0_shape):
+            raise ValueError(f"bounds: {side} bound of shape {tuple(np.shape(bound))} does not "
+                             f"match x0 of shape {x0_shape} (give a scalar or one per x0)")
+    for name, tol in tolerances.items():
+        if isinstance(tol, jax.core.Tracer):
+            continue
+        try:
+            value = float(tol)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected a number >= 0, got {tol!r}") from None
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}: must be finite and >= 0, got {tol!r}")
     values = [np.asarray(v) for v in (x0, lower, upper) if not isinstance(v, jax.core.Tracer)]
     if len(values) < 3:
         return
-    x0, lower, upper = values
-    if x0.ndim != 1:
-        raise ValueError(f"x0: must be 1-D, got shape {x0.shape}")
-    if lower.shape != x0.shape or upper.shape != x0.shape:
-        raise ValueError(f"bounds: shapes {lower.shape}, {upper.shape} do not match x0 {x0.shape}")
+    x0, lower, upper = values[0], *(np.broadcast_to(v, x0_shape) for v in values[1:])
+    if np.any(np.isnan(lower) | np.isnan(upper)):
+        i = int(np.argmax(np.isnan(lower) | np.isnan(upper)))
+        raise ValueError(f"bounds: NaN bound at index {i}: [{lower[i]!r}, {upper[i]!r}]")
     if np.any(lower >= upper):
         i = int(np.argmax(lower >= upper))
         raise ValueError(f"bounds: lower[{i}] = {lower[i]!r} must be < upper[{i}] = {upper[i]!r}")
+    if not np.all(np.isfinite(x0)):
+        i = int(np.argmax(~np.isfinite(x0)))
+        raise ValueError(f"x0: must be finite, got x0[{i}] = {x0[i]!r}")
     if np.any((x0 < lower) | (x0 > upper)):
         i = int(np.argmax((x0 < lower) | (x0 > upper)))
         raise ValueError(f"x0: x0[{i}] = {x0[i]!r} is outside [{lower[i]!r}, {upper[i]!r}]")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError(f"x0: must be finite, got {x0}")
 
 
 def _setup(x0, lower, upper, ftol, xtol, gtol, max_nfev, x_scale, n_rows):
+    _check_inputs(x0, lower, upper, {"ftol": ftol, "xtol": xtol, "gtol": gtol})
     x0 = jnp.asarray(x0, dtype=jnp.float64)
-    n = x0.shape[0] if x0.ndim == 1 else 0
-    lower = jnp.broadcast_to(jnp.asarray(lower, dtype=jnp.float64), x0.shape)
-    upper = jnp.broadcast_to(jnp.asarray(upper, dtype=jnp.float64), x0.shape)
-    _check_inputs(x0, lower, upper)
-    for name, tol in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
-        if not (isinstance(tol, int | float) and tol >= 0 and tol == tol):
-            raise ValueError(f"{name}: must be a number >= 0, got {tol!r}")
+    n = x0.shape[0]
+    lower = jnp.broadcast_to(jnp.asarray(lower, dtype=jnp.float64), (n,))
+    upper = jnp.broadcast_to(jnp.asarray(upper, dtype=jnp.float64), (n,))
     max_nfev = 100 * n if max_nfev is None else max_nfev
     if isinstance(max_nfev, bool) or int(max_nfev) != max_nfev or int(max_nfev) < 1:
         raise ValueError(f"max_nfev: must be an integer >= 1, got {max_nfev!r}")
@@ -312,7 +330,7 @@ def trust_region_solve(
     - `n_rows`: number of residuals if known (sets the rank cut-off eps·rows·s_max).
     - `observer`: optional watcher of the iterations (module docstring).
 
-    **Returns:** a `SolverResult` (status −3: the start's sums are not finite).
+    **Returns:** a `SolverResult` (status −3: the sums at the start are not finite).
     """
     x, lower, upper, scale_inv, opt = _setup(x0, lower, upper, ftol, xtol, gtol, max_nfev,
                                              x_scale, n_rows)

@@ -185,8 +185,10 @@ def _bound_extras(spec: Any) -> list[str]:
 
 def unused_summary(unknown: list[str] | tuple[str, ...], unused: list[str] | tuple[str, ...]
                    ) -> str:
-    """One short line: how many keys xpcsfit does not use, grouped by section."""
+    """One short line: the keys xpcsfit does not use (more than 5: counts by section)."""
     keys = sorted(set(unknown) | set(unused))
+    if len(keys) <= 5:
+        return f"config keys not used by xpcsfit (ignored): {', '.join(keys)}"
     groups: dict[str, int] = {}
     for key in keys:
         parts = key.split(".")

@@ -164,6 +164,13 @@ KEYS: tuple[Key, ...] = (
           ("use_screening", p.boolean, "keep only the starts of lowest cost"),
           ("screen_keep_fraction", p.number(minimum=0.0, exclusive=True, maximum=1.0),
            "share of starts kept by screening"))),
+    # -- homodyne's stratification section: xpcsfit's chunks hold every angle by construction
+    *(_k(f"optimization.stratification.{name}", None, p.anything,
+         "homodyne's angle stratification; xpcsfit's chunks of (t1, t2) pairs hold every "
+         "angle equally by construction", "unused")
+      for name in ("enabled", "target_chunk_size", "max_imbalance_ratio",
+                   "force_sequential_fallback", "check_memory_safety", "use_index_based",
+                   "collect_diagnostics", "log_diagnostics")),
     # -- data (read by xpcsfit.io)
     _k("experimental_data.data_folder_path", "data.data_folder_path", p.text,
        "folder of the data file (relative to the config file)", "data"),
