@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .noise import NoiseEstimate
+from .noise import estimate_sigma as _estimate_sigma
 from .validation import (
     F64_EPS,
     first_non_finite,
@@ -249,6 +251,12 @@ class XPCSData(eqx.Module):
         idx = np.arange(n)
         g2[:, idx, idx] = total / count
         return eqx.tree_at(lambda d: d.g2, self, jnp.asarray(g2))
+
+    def estimate_sigma(self, **kw) -> NoiseEstimate:
+        """Model-independent σ per angle and lag band from the data's second differences
+        along constant lag (`xpcsfit.noise.estimate_sigma`, keywords passed on), computed on
+        the host; the data and its `sigma` are unchanged."""
+        return _estimate_sigma(np.asarray(self.g2), **kw)
 
     def quantile_estimates(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-angle (contrast, offset) starts from c2 quantiles (DESIGN §3), clipped to bounds.
