@@ -50,7 +50,8 @@ def least_squares(
     - `ftol`, `xtol`, `gtol`, `max_nfev`, `x_scale`, `callback`: see `trust_region_solve`.
     - `loss`: "linear" (ρ = z, plain least squares), "soft_l1", "huber", "cauchy" or
       "arctan" (see `solvers.loss`); `f_scale`: C > 0, the residual size (units of f) at
-      which the loss turns from quadratic to robust. Checked on the host (ValueError).
+      which the loss turns from quadratic to robust. Checked on the host (ValueError; a
+      traced `f_scale` cannot be checked).
 
     Differentiable: `jax.grad` of a function of the returned `x` w.r.t. `args` (and
     `f_scale`, if traced) uses the implicit function theorem at the solution (see
