@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..data import XPCSData
+from ..data import XPCSData, validate_data
 from ..physics.parameters import ParameterSpace, canonical_name
 from .config import FitConfig
 from .config.options import Defense, Multistart, Solver, Streaming
@@ -97,6 +97,7 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
     if not isinstance(data, XPCSData):
         raise ValueError(f"data: expected XPCSData, got {type(data).__name__}")
     traced = is_traced(data)
+    validate_data(data)  # values only where concrete; shapes always
     notes: list[str] = []
     n_phi, n_t = int(data.g2.shape[0]), int(data.g2.shape[1])
     if not traced:

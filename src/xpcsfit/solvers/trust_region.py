@@ -217,8 +217,9 @@ def tr_update(st: TrustRegionState, prop: Proposal, sums, lower, upper, opt: Opt
     nfev = st.nfev + 1
     v_acc, _ = cl_scaling(x_acc, g_acc, lower, upper)
     g_stop = accept & (jnp.max(jnp.abs(g_acc * v_acc)) < opt.gtol)
-    status = jnp.where(term > 0, term,
-                       jnp.where(g_stop, 1, jnp.where(nfev >= opt.max_nfev, 0, -2)))
+    # scipy tests gtol at the top of its next iteration, so gtol wins over ftol/xtol.
+    status = jnp.where(g_stop, 1,
+                       jnp.where(term > 0, term, jnp.where(nfev >= opt.max_nfev, 0, -2)))
     observed = st.observed
     if observer is not None:
         observed = observer.update(st.observed, Observation(
