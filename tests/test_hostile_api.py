@@ -263,3 +263,39 @@ def test_laminar_name_in_a_static_fit_config():
         "parameter_names": ["D0", "gamma_dot_0"], "values": [1e3, 0.01]}}
     message = _field_error("initial_parameters.parameter_names", xpcsfit.fit, data, config)
     assert "gamma_dot_0" in message and "tuple.index" not in message
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"bounds": (0.0, jnp.ones(3))}, "bounds[1]"),
+    ({"bounds": "wide"}, "bounds"),
+    ({"bounds": (0.0, "high")}, "bounds[1]"),
+    ({"max_nfev": "10"}, "max_nfev"),
+    ({"max_nfev": 2.5}, "max_nfev"),
+    ({"x0": ["a", "b"]}, "x0"),
+    ({"fun": lambda x: jnp.sum(x)}, "fun"),
+])
+def test_least_squares_arguments_name_their_field(kw, field):
+    args = {"fun": lambda x: x - 1.0, "x0": jnp.zeros(2), **kw}
+    fun, x0 = args.pop("fun"), args.pop("x0")
+    _field_error(field, xpcsfit.least_squares, fun, x0, **args)
+
+
+@pytest.mark.parametrize("key, value, field", [
+    ("n_starts", "ten", "optimization.nlsq.multi_start.n_starts"),
+    ("seed", -1, "optimization.nlsq.multi_start.seed"),
+])
+def test_multistart_arguments_name_their_key(key, value, field):
+    data = xpcsfit.simulate([3e3, 0.6, 20.0], 0.3, 1.0, n_t=8, dt=0.1, phi=[0.0, 40.0],
+                            q=0.005, L=2e6, mode="static_isotropic")[0]
+    _field_error(field, xpcsfit.fit_nlsq_multistart, data, {"analysis_mode": "static"},
+                 **{key: value})
+
+
+@pytest.mark.parametrize("config, field", [
+    ({"initial_parameters": {"parameter_names": ["D0"], "values": {"D0": 1.0}}},
+     "initial_parameters.values"),
+    ({"physics": [1]}, "physics"),
+    ({"optimization": {"nlsq": {"anti_degeneracy": 3}}}, "optimization.nlsq.anti_degeneracy"),
+])
+def test_config_shapes_that_would_be_ignored_are_refused(config, field):
+    _field_error(field, xpcsfit.FitConfig.from_dict, config)

@@ -186,8 +186,10 @@ class XPCSData(eqx.Module):
         for key in ("phi_angles_list", "c2_exp", "t1", "t2", "wavevector_q_list"):
             if key not in data or data[key] is None:
                 raise ValueError(f"data: missing required key {key!r}")
-        if config is not None and not isinstance(config, Mapping):
-            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
+        if config is not None and not isinstance(config, Mapping) and not hasattr(
+                config, "geometry"):
+            raise ValueError(f"config: expected a dict or a FitConfig, got "
+                             f"{type(config).__name__}")
         t_dtype = _dtype(data["t1"])
         t1 = require_finite_array("t1", data["t1"])
         t2 = require_finite_array("t2", data["t2"])

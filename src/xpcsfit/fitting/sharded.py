@@ -40,7 +40,7 @@ def shard_problem(problem: GridProblem, mesh: Mesh) -> GridProblem:
     spec = NamedSharding(mesh, P(None, AXIS))
     return GridProblem(jax.device_put(problem.g2, spec), jax.device_put(problem.weight, spec),
                        problem.t, problem.phi, problem.q, problem.L, problem.mode,
-                       problem.convention, problem.chunk_size)
+                       problem.convention, problem.chunk_size, problem.index)
 
 
 def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
@@ -53,7 +53,7 @@ def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
     def local(g2, weight, x):
         contrast, offset, u, du, pieces = model_pieces(
             x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
-            convention=problem.convention, n_pad=n_pad)
+            convention=problem.convention, n_pad=n_pad, index=problem.index)
         first = lax.axis_index(AXIS) * local_chunks
 
         def chunk(k):

@@ -22,7 +22,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from ..physics.g2 import (
     N_PHYSICAL,
@@ -73,20 +73,22 @@ def grid_pieces(
     mode: str,
     convention: str,
     n_pad: int,
+    index=None,
 ) -> GridPieces:
-    """E, ∂E/∂(D0, α, D_offset), Γ and ∂Γ/∂(γ̇0, β, γ̇_offset) over all pairs, padded to n_pad."""
+    """E, ∂E/∂(D0, α, D_offset), Γ and ∂Γ/∂(γ̇0, β, γ̇_offset) over all pairs (of the grid
+    points `index`, if given), padded to n_pad."""
     rest = physical[3:]
 
     def e_fn(theta_d):
         full = jnp.concatenate([theta_d, rest])
-        return diffusion_factor(full, t, q=q, convention=convention)
+        return diffusion_factor(full, t, q=q, convention=convention, index=index)
 
     diffusion, d_diffusion = _flat_linearized(e_fn, physical[:3], n_pad)
     if mode == "laminar_flow":
 
         def g_fn(theta_g):
             full = jnp.concatenate([physical[:3], theta_g, physical[6:]])
-            return shear_integral(full, t, convention=convention)
+            return shear_integral(full, t, convention=convention, index=index)
 
         shear, d_shear = _flat_linearized(g_fn, physical[3:6], n_pad)
     else:
@@ -170,7 +172,9 @@ def assemble(
 class GridProblem(eqx.Module):
     """Weighted c2 data flattened per angle over (t1, t2) pairs, padded to whole chunks.
 
-    `weight` = mask/σ² is zero on the diagonal t1 == t2 and on padding.
+    `weight` = mask/σ² is zero on the diagonal t1 == t2 and on padding. With `index` the
+    pairs are those of the grid points t[index] only (a subsampled problem; the model's
+    integrals still run over the full grid t).
     """
 
     g2: Float[Array, "n_phi P"]
@@ -182,6 +186,7 @@ class GridProblem(eqx.Module):
     mode: str = eqx.field(static=True)
     convention: str = eqx.field(static=True)
     chunk_size: int = eqx.field(static=True)
+    index: Int[Array, " m"] | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -194,14 +199,19 @@ class GridProblem(eqx.Module):
 
 def make_grid_problem(
     g2, sigma, t, phi, q, L, *, mode: str, convention: str, chunk_pairs: int | None = None,
-    chunk_multiple: int = 1,
+    chunk_multiple: int = 1, index=None,
 ) -> GridProblem:
     """Flatten c2 (n_phi, n_t, n_t) and σ into a `GridProblem` with chunks of `chunk_pairs` pairs.
 
     `chunk_pairs=None` uses one chunk holding all n_t² pairs (no padding); the number of
     chunks is padded up to a multiple of `chunk_multiple` (e.g. the number of devices).
+    `index` (grid points) keeps only the pairs among t[index].
     """
     g2 = jnp.asarray(g2)
+    sigma = jnp.broadcast_to(jnp.asarray(sigma, dtype=g2.dtype), g2.shape)
+    if index is not None:
+        index = jnp.asarray(index)
+        g2, sigma = (a[:, index][:, :, index] for a in (g2, sigma))
     n_phi, n_t, _ = g2.shape
     n_pairs = n_t * n_t
     size = n_pairs if chunk_pairs is None else max(1, min(int(chunk_pairs), n_pairs))
@@ -209,7 +219,7 @@ def make_grid_problem(
     n_chunks = -(-n_chunks // chunk_multiple) * chunk_multiple
     pad = n_chunks * size - n_pairs
     off_diag = (1.0 - jnp.eye(n_t, dtype=g2.dtype)).reshape(1, -1)
-    weight = off_diag / jnp.asarray(sigma, dtype=g2.dtype).reshape(n_phi, -1) ** 2
+    weight = off_diag / sigma.reshape(n_phi, -1) ** 2
     return GridProblem(
         g2=jnp.pad(g2.reshape(n_phi, -1), ((0, 0), (0, pad))),
         weight=jnp.pad(weight, ((0, 0), (0, pad))),
@@ -220,14 +230,17 @@ def make_grid_problem(
         mode=mode,
         convention=convention,
         chunk_size=size,
+        index=index,
     )
 
 
-def model_pieces(x: Float[Array, " n"], *, t, phi, q, L, mode: str, convention: str, n_pad: int):
+def model_pieces(x: Float[Array, " n"], *, t, phi, q, L, mode: str, convention: str, n_pad: int,
+                 index=None):
     """Split x and compute the shared pieces once per pass: (contrast, offset, u, du, pieces)."""
     n_phi = phi.shape[0]
     contrast, offset, physical = x[:n_phi], x[n_phi : 2 * n_phi], x[2 * n_phi :]
-    pieces = grid_pieces(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad)
+    pieces = grid_pieces(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad,
+                         index=index)
     if mode == "laminar_flow":
         u, du = angle_pieces(physical, phi, q=q, L=L, convention=convention)
     else:
@@ -244,11 +257,11 @@ def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode,
 
 def grid_values(
     physical: Float[Array, " p"], t: Float[Array, " n_t"], *, q, mode: str, convention: str,
-    n_pad: int,
+    n_pad: int, index=None,
 ) -> tuple[Float[Array, " P"], Float[Array, " P"]]:
     """E and Γ over all pairs, padded to n_pad, without derivatives (for cost-only passes)."""
-    e = diffusion_factor(physical, t, q=q, convention=convention).reshape(-1)
-    gamma = (shear_integral(physical, t, convention=convention).reshape(-1)
+    e = diffusion_factor(physical, t, q=q, convention=convention, index=index).reshape(-1)
+    gamma = (shear_integral(physical, t, convention=convention, index=index).reshape(-1)
              if mode == "laminar_flow" else jnp.zeros_like(e))
     pad = n_pad - e.shape[0]
     return jnp.pad(e, (0, pad)), jnp.pad(gamma, (0, pad))
@@ -262,13 +275,14 @@ def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, con
     return 0.5 * jnp.sum(weight * resid * resid)
 
 
-def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int):
+def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int, index=None):
     """(contrast, offset, u, E, Γ) at x: the pieces of a cost-only pass (no derivatives)."""
     n_phi = phi.shape[0]
     physical = x[2 * n_phi :]
     u = (angle_pieces(physical, phi, q=q, L=L, convention=convention)[0]
          if mode == "laminar_flow" else jnp.zeros((n_phi,), x.dtype))
-    e, gamma = grid_values(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad)
+    e, gamma = grid_values(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad,
+                           index=index)
     return x[:n_phi], x[n_phi : 2 * n_phi], u, e, gamma
 
 
@@ -276,7 +290,7 @@ def grid_cost(x: Float[Array, " n"], problem: GridProblem) -> Float[Array, ""]:
     """½‖r‖² at x in one pass without derivative rows (~4× cheaper than the full pass)."""
     contrast, offset, u, e, gamma = value_pieces(
         x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
-        convention=problem.convention, n_pad=problem.g2.shape[1])
+        convention=problem.convention, n_pad=problem.g2.shape[1], index=problem.index)
     size = problem.chunk_size
 
     def chunk(k):
@@ -296,7 +310,7 @@ def normal_equations(
     """Cost ½‖r‖², JᵀJ and Jᵀr at the full-layout vector x in one pass over the data."""
     contrast, offset, u, du, pieces = model_pieces(
         x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
-        convention=problem.convention, n_pad=problem.g2.shape[1],
+        convention=problem.convention, n_pad=problem.g2.shape[1], index=problem.index,
     )
     size = problem.chunk_size
 
@@ -312,3 +326,46 @@ def normal_equations(
     cost, gram, moment = accumulate(chunk, problem.n_chunks)
     jtj, jtr = assemble(gram, moment)
     return cost, jtj, jtr
+
+
+def grid_profile(physical: Float[Array, " p"], problem: GridProblem):
+    """The exact per-angle optimum at fixed physical parameters, from one pass without
+    derivatives: per angle the moments Σw, ΣwK, ΣwK², Σwy, ΣwKy, Σwy² give (contrast,
+    offset) by weighted linear least squares (a 2×2 solve) and the profiled cost
+    ½Σ_a (Σwy² − bᵀ·(c, o)). Returns (cost, contrast (n_phi,), offset (n_phi,)).
+
+    The per-angle values are unconstrained (as in varpro); a singular angle (K constant
+    over its points) gets the least-norm solution."""
+    n_phi = problem.phi.shape[0]
+    x = jnp.concatenate([jnp.ones(n_phi), jnp.zeros(n_phi), physical])
+    _, _, u, e, gamma = value_pieces(
+        x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
+        convention=problem.convention, n_pad=problem.g2.shape[1], index=problem.index)
+    size = problem.chunk_size
+
+    def chunk(k):
+        start = k * size
+        shear, _ = shear_factor(u, lax.dynamic_slice_in_dim(gamma, start, size),
+                                mode=problem.mode)
+        kernel = combine(lax.dynamic_slice_in_dim(e, start, size)[None, :] * shear, 1.0,
+                         convention=problem.convention)
+        kernel = jnp.broadcast_to(kernel, (n_phi, size))
+        y = lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1)
+        w = lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1)
+        return jnp.stack([jnp.sum(w, 1), jnp.sum(w * kernel, 1), jnp.sum(w * kernel**2, 1),
+                          jnp.sum(w * y, 1), jnp.sum(w * kernel * y, 1), jnp.sum(w * y * y, 1)],
+                         axis=1)
+
+    m = accumulate(chunk, problem.n_chunks)  # (n_phi, 6)
+    gram = jnp.stack([jnp.stack([m[:, 2], m[:, 1]], -1), jnp.stack([m[:, 1], m[:, 0]], -1)], -2)
+    rhs = jnp.stack([m[:, 4], m[:, 3]], -1)
+    sol = jnp.einsum("aij,aj->ai", jnp.linalg.pinv(gram), rhs)
+    cost = 0.5 * jnp.sum(m[:, 5] - jnp.sum(rhs * sol, axis=1))
+    return cost, sol[:, 0], sol[:, 1]
+
+
+def constant_cost(problem: GridProblem) -> Float[Array, ""]:
+    """½χ² of the per-angle constant model c2 = o_a (no signal): Σ_a ½(Σwy² − (Σwy)²/Σw)."""
+    w, y = problem.weight, problem.g2
+    sw, swy, swyy = jnp.sum(w, 1), jnp.sum(w * y, 1), jnp.sum(w * y * y, 1)
+    return 0.5 * jnp.sum(swyy - swy**2 / jnp.where(sw > 0, sw, 1.0))

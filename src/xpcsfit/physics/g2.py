@@ -76,24 +76,33 @@ def grid_step(t: Float[ArrayLike, " n_t"]) -> Float[Array, ""]:
     return t[1] - t[0]
 
 
+def _on(c, index):
+    """The cumulative integral at the grid points `index` (all when None)."""
+    return c if index is None else c[index]
+
+
 def diffusion_integral(
-    physical: Float[ArrayLike, " p"], t: Float[ArrayLike, " n_t"], *, convention: str = "paper"
-) -> Float[Array, "n_t n_t"]:
-    """Smoothed |∫_{t_i}^{t_j} D dt| (Å²) for every pair of grid times."""
+    physical: Float[ArrayLike, " p"], t: Float[ArrayLike, " n_t"], *, convention: str = "paper",
+    index=None,
+) -> Float[Array, "m m"]:
+    """Smoothed |∫_{t_i}^{t_j} D dt| (Å²) for every pair of grid times (or of the grid points
+    `index`, integrated on the full grid)."""
     physical = jnp.asarray(physical)
     dt = grid_step(t)
     d_rate = rate(t, physical[0], physical[1], physical[2], dt, floor=convention == "homodyne")
-    return smooth_abs(pair_difference(cumulative_trapezoid(d_rate, dt)), dt)
+    return smooth_abs(pair_difference(_on(cumulative_trapezoid(d_rate, dt), index)), dt)
 
 
 def shear_integral(
-    physical: Float[ArrayLike, " p"], t: Float[ArrayLike, " n_t"], *, convention: str = "paper"
-) -> Float[Array, "n_t n_t"]:
-    """Signed ∫_{t_i}^{t_j} γ̇ dt (dimensionless); sinc² is even so the sign is irrelevant."""
+    physical: Float[ArrayLike, " p"], t: Float[ArrayLike, " n_t"], *, convention: str = "paper",
+    index=None,
+) -> Float[Array, "m m"]:
+    """Signed ∫_{t_i}^{t_j} γ̇ dt (dimensionless; sinc² is even so the sign is irrelevant),
+    for every pair of grid times (or of the grid points `index`)."""
     physical = jnp.asarray(physical)
     dt = grid_step(t)
     g_rate = rate(t, physical[3], physical[4], physical[5], dt, floor=convention == "homodyne")
-    return pair_difference(cumulative_trapezoid(g_rate, dt))
+    return pair_difference(_on(cumulative_trapezoid(g_rate, dt), index))
 
 
 def shear_scale(
@@ -119,13 +128,14 @@ def diffusion_factor(
     *,
     q: Float[ArrayLike, ""],
     convention: str = "paper",
-) -> Float[Array, "n_t n_t"]:
-    """Angle-independent factor E[i, j] of the kernel.
+    index=None,
+) -> Float[Array, "m m"]:
+    """Angle-independent factor E[i, j] of the kernel (on the grid points `index` if given).
 
     paper: exp(−q²·∫D); homodyne: exp(clip(−½·q²·∫D, −700, 0)) (that package's g1_diff).
     Only physical[0:3] (D0, alpha, D_offset) are read.
     """
-    d_int = diffusion_integral(physical, t, convention=convention)
+    d_int = diffusion_integral(physical, t, convention=convention, index=index)
     if convention == "paper":
         return jnp.exp(-(q * q) * d_int)
     return jnp.exp(jnp.clip(-0.5 * (q * q) * d_int, -700.0, 0.0))

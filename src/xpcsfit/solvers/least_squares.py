@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .implicit import implicit_argmin
@@ -68,9 +69,12 @@ def least_squares(
     success, active_mask, message).
     """
     check_loss(loss, f_scale)
-    x0 = jnp.asarray(x0, dtype=jnp.float64)
+    x0, bounds = _check_arguments(x0, bounds, max_nfev)
     jac_fn = jax.jacfwd(fun) if jac is None else jac
-    m = jax.eval_shape(fun, x0, *args).shape[0]
+    out = jax.eval_shape(fun, x0, *args)
+    if len(out.shape) != 1:
+        raise ValueError(f"fun: must return a 1-D array of residuals, got shape {out.shape}")
+    m = out.shape[0]
 
     packed_args = tuple(args)
     if loss == "linear":
@@ -106,3 +110,32 @@ def least_squares(
     fields = {f: getattr(res, f) for f in res.__dataclass_fields__}
     return LeastSquaresResult(**fields, fun=fun(res.x, *args))
 
+
+
+def _as_floats(name: str, value: Any):
+    if isinstance(value, jax.core.Tracer):
+        return value
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {value!r:.80}") from None
+    return arr
+
+
+def _check_arguments(x0, bounds, max_nfev):
+    """x0 as floats (1-D), bounds a (lower, upper) pair of scalars or x0-shaped arrays,
+    max_nfev None or an integer ≥ 1 — each error naming its argument."""
+    x0 = _as_floats("x0", x0)
+    if np.ndim(x0) != 1:
+        raise ValueError(f"x0: must be 1-D, got shape {np.shape(x0)}")
+    if not isinstance(bounds, tuple | list) or len(bounds) != 2:
+        raise ValueError(f"bounds: expected a (lower, upper) pair, got {bounds!r:.80}")
+    pair = tuple(_as_floats(f"bounds[{i}]", b) for i, b in enumerate(bounds))
+    for i, b in enumerate(pair):
+        if np.shape(b) not in ((), np.shape(x0)):
+            raise ValueError(f"bounds[{i}]: shape {np.shape(b)} does not match x0 of shape "
+                             f"{np.shape(x0)} (give a scalar or one value per x0)")
+    if max_nfev is not None and (isinstance(max_nfev, bool) or not isinstance(
+            max_nfev, int | np.integer) or max_nfev < 1):
+        raise ValueError(f"max_nfev: expected an integer >= 1 or None, got {max_nfev!r}")
+    return jnp.asarray(x0, dtype=jnp.float64), pair
