@@ -1,15 +1,17 @@
 """Suite `degeneracy`: per-angle individual vs varpro vs the defended fit, 23 angles laminar.
 
 Every case tried while looking for a failure of `individual` without defenses is listed
-here and run. Methods (recovery off for all but the last, so the solver itself is judged):
+here and run. Methods (recovery and screening off for the first three, so the solver itself
+is judged):
 
 - individual: per_angle_mode individual, anti_degeneracy disabled;
 - varpro: contrast/offset eliminated (per_angle_mode varpro);
 - defended: individual + all layers (hierarchical, CV regularisation, shear weights,
   gradient monitor with response "reset");
 - individual+recovery: as individual, with the default 3-attempt recovery;
-- default: no anti_degeneracy settings at all (per_angle_mode auto → Fourier for 23 angles,
-  gradient monitor on) and the default recovery — what a user gets.
+- default, no screening: the default config with global screening switched off;
+- default: no anti_degeneracy settings at all (per_angle_mode auto → the exact per-angle
+  optimum, global screening, gradient monitor, 3-attempt recovery) — what a user gets.
 
 The `quality` column is the label the fit gives itself: a FAIL labelled "good" is the
 failure this project exists to avoid.
@@ -36,12 +38,16 @@ N_PHI = 23
 ALL_LAYERS = {"per_angle_mode": "individual", "hierarchical": {"enable": True},
               "regularization": {"enable": True}, "shear_weighting": {"enable": True},
               "gradient_monitoring": {"response": "reset"}}
-METHODS = {
-    "individual": ({"per_angle_mode": "individual", "enable": False}, False),
-    "varpro": ({"per_angle_mode": "varpro", "enable": False}, False),
-    "defended": (ALL_LAYERS, False),
-    "individual+recovery": ({"per_angle_mode": "individual", "enable": False}, True),
-    "default": ({}, True),
+OFF = {"recovery": False, "screening": {"enable": False}}
+METHODS = {  # name: optimization.nlsq settings
+    "individual": {"anti_degeneracy": {"per_angle_mode": "individual", "enable": False}, **OFF},
+    "varpro": {"anti_degeneracy": {"per_angle_mode": "varpro", "enable": False}, **OFF},
+    "defended": {"anti_degeneracy": ALL_LAYERS, **OFF},
+    "individual+recovery": {"anti_degeneracy": {"per_angle_mode": "individual",
+                                                "enable": False},
+                            "screening": {"enable": False}},
+    "default, no screening": {"screening": {"enable": False}},
+    "default": {},
 }
 
 
@@ -87,18 +93,19 @@ def _data(settings: dict[str, Any], n_t: int):
     return data, truth
 
 
-def _config(anti: dict[str, Any], recovery: bool, start: np.ndarray) -> dict[str, Any]:
+def _config(nlsq: dict[str, Any], start: np.ndarray) -> dict[str, Any]:
     return {"analysis_mode": "laminar_flow",
-            "initial_parameters": {"parameter_names": list(NAMES), "values": list(map(float, start))},
-            "optimization": {"nlsq": {"anti_degeneracy": anti, "recovery": recovery}}}
+            "initial_parameters": {"parameter_names": list(NAMES),
+                                   "values": list(map(float, start))},
+            "optimization": {"nlsq": nlsq}}
 
 
-def _fit(data, anti, recovery, start, per_angle):
+def _fit(data, nlsq, start, per_angle):
     import xpcsfit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return timed(lambda: xpcsfit.fit(data, _config(anti, recovery, start), init=per_angle))
+        return timed(lambda: xpcsfit.fit(data, _config(nlsq, start), init=per_angle))
 
 
 def _row(case: str, method: str, res, seconds: float, ref, truth: np.ndarray) -> dict[str, Any]:
@@ -131,13 +138,13 @@ def run(quick: bool = False) -> None:
         data, truth = _data(case["data"], n_t)
         if data.g2.shape not in warmed:  # compile every method for this shape before timing
             warmed.add(data.g2.shape)
-            for anti, recovery in METHODS.values():
-                _fit(data, anti, recovery, truth, None)
+            for nlsq in METHODS.values():
+                _fit(data, nlsq, truth, None)
         key = repr(sorted(case["data"].items()))
         if key not in refs:
-            refs[key] = _fit(data, *METHODS["individual"], truth, None)[0]
-        for method, (anti, recovery) in METHODS.items():
-            res, seconds = _fit(data, anti, recovery, case["start"], case["per_angle"])
+            refs[key] = _fit(data, METHODS["individual"], truth, None)[0]
+        for method, nlsq in METHODS.items():
+            res, seconds = _fit(data, nlsq, case["start"], case["per_angle"])
             rows.append(_row(case["name"], method, res, seconds, refs[key], truth))
     table = print_table(rows, [
         ("case", "case", "s"), ("method", "method", "s"), ("gamma_dot_t0", "γ̇0", ".3e"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import median_time
 from benchmarks.passcost import PassCount, pass_count, roofline_seconds
 
@@ -35,7 +37,7 @@ def xla_counts(problem: Any, n_params: int) -> dict[str, float | None]:
 
     from xpcsfit.fitting.structured import normal_equations
 
-    spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), problem)
+    spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), problem)
     one_chunk = dataclasses.replace(spec, chunk_size=problem.g2.shape[1])
     x = jax.ShapeDtypeStruct((n_params,), jnp.float64)
     compiled = jax.jit(normal_equations).lower(x, one_chunk).compile()

@@ -42,12 +42,16 @@ def make_data(case: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
 
 
 def config_for(case: dict[str, Any]) -> dict[str, Any]:
-    """Fit config: start at truth × 1.5, per-angle "individual" (2·n_phi + p parameters)."""
+    """Fit config: start at truth × 1.5, per-angle "individual" (2·n_phi + p parameters);
+    `screening` (bool) in the case switches global screening."""
     truth = truth_for(case["mode"])
+    nlsq: dict[str, Any] = {"anti_degeneracy": {"per_angle_mode": "individual"}}
+    if "screening" in case:  # default: the library's default (on)
+        nlsq["screening"] = {"enable": bool(case["screening"])}
     return {"analysis_mode": case["mode"],
             "initial_parameters": {"parameter_names": list(NAMES[: truth.shape[0]]),
                                    "values": [float(v) * START_FACTOR for v in truth]},
-            "optimization": {"nlsq": {"anti_degeneracy": {"per_angle_mode": "individual"}}}}
+            "optimization": {"nlsq": nlsq}}
 
 
 def case_label(case: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ SUITES = {
     "scaling": "benchmarks.scaling",
     "streaming": "benchmarks.streaming",
     "degeneracy": "benchmarks.degeneracy",
+    "screening": "benchmarks.screening",
     "batch": "benchmarks.batch",
 }
 

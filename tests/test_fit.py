@@ -119,7 +119,8 @@ def test_second_fit_same_shapes_does_not_recompile():
 
 def test_recovery_is_recorded_when_the_first_attempt_stops_early():
     data, _ = make_case("static_isotropic", n_phi=2, n_t=30, seed=1)
-    cfg = start_config("static_isotropic", **{"optimization.nlsq.max_iterations": 2})
+    cfg = start_config("static_isotropic", **{"optimization.nlsq.max_iterations": 2,
+                                              "optimization.nlsq.screening.enable": False})
     result = xpcsfit.fit(data, cfg)
     actions = result.device_info["recovery_actions"]
     assert [a["attempt"] for a in actions] == ["configured", "bounds_centre", "geometric_mean"]

@@ -46,7 +46,7 @@ def _write(tmp_path, cfg, name="cfg.yaml"):
 
 
 def test_every_key_reaches_fit_and_data_settings(tmp_path):
-    with pytest.warns(UserWarning, match=r"optimization.stratification \(1\)"):
+    with pytest.warns(UserWarning, match=r"not used by xpcsfit \(ignored\): optimization\.stratification\.enabled"):
         loaded = load_config(_write(tmp_path, FULL))
     fit, data = loaded.fit, loaded.data
     # homodyne's stratification switch is known but does nothing here: reported as unused.

@@ -101,7 +101,9 @@ def test_auto_mode_threshold_and_errors():
     space = ParameterSpace.create("laminar_flow", 5)
     assert space.reparam("auto", PHI[:5]).mode == "individual"
     big = ParameterSpace.create("laminar_flow", 7)
-    assert big.reparam("auto", PHI).mode == "fourier"
+    # auto is the exact per-angle optimum at any number of angles (Fourier biases the fit
+    # on irregular per-angle contrasts; tests/test_trust.py)
+    assert big.reparam("auto", PHI).mode == "individual"
     with pytest.raises(ValueError, match="per_angle_mode"):
         ParameterSpace.create("laminar_flow", 4).reparam("fourier", PHI[:4], fourier_order=2)
     with pytest.raises(ValueError, match="phi"):

@@ -144,14 +144,14 @@ def test_recovery_keeps_the_lowest_cost_attempt(traced):
     import functools
 
     from xpcsfit.fitting import solve as solving
-    from xpcsfit.fitting.pipeline import _attempts
+    from xpcsfit.fitting.pipeline import _attempts, _recovery_rule
 
     starts = jnp.asarray([[0.0, 0.5], [1.0, 0.5], [2.0, 0.5]])
     attempt = _fake_attempt([1.0, 2.0, 0.5], [1, 0, 0])
     loop = functools.partial(solving.while_loop, traced=traced)
 
     def run(st):
-        return _attempts(attempt, st, 1, loop, traced)
+        return _attempts(attempt, st, 1, loop, traced, _recovery_rule(1))
 
     best, _, _, log = jax.jit(run)(starts) if traced else run(starts)
     assert np.asarray(log.ran).tolist() == [True, True, False]  # stopped at the clean one

@@ -169,8 +169,10 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     _echo(f"wrote {', '.join(str(p) for p in paths.values())}"
           + (f" and {len(figures)} figures" if figures else ""))
     if result.quality_flag != "good":
+        why = "; ".join(result.quality_reasons)
         _echo(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
-              f"{result.convergence_status} (exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
+              f"{result.convergence_status}{': ' + why if why else ''} "
+              f"(exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
         return EXIT_NOT_GOOD
     return EXIT_OK
 

@@ -306,6 +306,8 @@ def _host(name: str, x: Any) -> np.ndarray | None:
                          f"pass real numbers")
     if kind not in "fiu":
         raise ValueError(f"{name}: expected real numbers, got dtype {getattr(x, 'dtype', None)}")
+    if isinstance(x, jax.Array):  # concrete device array: read on the host (indexing it
+        return np.asarray(x)  # under an outer jit would stage the slice out as a tracer)
     return x
 
 

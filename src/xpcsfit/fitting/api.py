@@ -10,6 +10,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import numpy as np
 
 from ..data import XPCSData
 from .config import FitConfig
@@ -17,6 +18,7 @@ from .pipeline import run
 from .plan import is_traced, make_plan
 from .report import FitResult, device_extra, host_result, summarize, varpro_notes
 from .result import OptimizationResult
+from .sigma import resolve_sigma
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +33,10 @@ def as_config(config: FitConfig | Mapping[str, Any] | None) -> FitConfig:
 
 
 @eqx.filter_jit
-def _compiled(plan, data, init, callback):
-    """The whole run of an in-memory fit as one compiled function (key: plan and shapes)."""
-    out = run(plan, data, init, callback)
+def _compiled(plan, data, values, init, callback):
+    """The whole run of an in-memory fit as one compiled function (key: plan and shapes;
+    start and fixed values, like the data, are arguments)."""
+    out = run(plan, data, values, init, callback)
     return out, summarize(plan, out)
 
 
@@ -63,16 +66,22 @@ def fit(
     """
     start = time.perf_counter()
     cfg = as_config(config)
-    plan, notes = make_plan(cfg, data, init, fixed)
+    if not isinstance(data, XPCSData):
+        raise ValueError(f"data: expected XPCSData, got {type(data).__name__}")
+    data, source, rel_se, noise = resolve_sigma(data, cfg.noise.estimate, is_traced(data))
+    plan, notes, values = make_plan(cfg, data, init, fixed, sigma_source=source,
+                                    noise_rel_se=rel_se)
     vector = None if init is None or isinstance(init, Mapping) else init
     if plan.streamed:
-        out = run(plan, data, vector, callback)
+        out = run(plan, data, values, vector, callback)
         result = summarize(plan, out)
     else:
-        out, result = _compiled(plan, data, vector, callback)
+        out, result = _compiled(plan, data, values, vector, callback)
     if is_traced(data) or isinstance(vector, jax.core.Tracer):
         return result
-    extra = device_extra(plan, cfg, data, out)
+    extra = {**device_extra(plan, cfg, data, out), "noise": noise,
+             "fixed_parameters": dict(zip(plan.fixed, np.asarray(values.fixed).tolist(),
+                                          strict=True))}
     notes += varpro_notes(extra["varpro"])
     for note in notes:
         warnings.warn(note, stacklevel=2)

@@ -32,34 +32,38 @@ def full_objective(plan: FitPlan, data: XPCSData):
     if plan.streamed:
         host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
                                     np.asarray(data.phi), float(data.q), float(data.L))
-        return Streamed(StreamPass(host, plan.mode, plan.convention, plan.streaming.chunk_size))
+        return Streamed(StreamPass(host, plan.mode, plan.convention, plan.streaming.chunk_size,
+                                   plan.solver.loss, plan.solver.f_scale))
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
         convention=plan.convention, chunk_pairs=chunk_pairs_for(plan.n_phi, plan.chunk_points),
         chunk_multiple=plan.n_devices)
+    if plan.solver.loss != "linear":
+        problem = problem.with_loss(plan.solver.loss, plan.solver.f_scale)
     mesh = device_mesh(plan.n_devices) if plan.n_devices > 1 else None
     if mesh is not None:
         problem = shard_problem(problem, mesh)
     return InMemory(problem, mesh)
 
 
-def start_vector(plan: FitPlan, data: XPCSData, init=None):
+def start_vector(plan: FitPlan, data: XPCSData, values, init=None):
     """Full-layout start: defaults, quantile contrast/offset, the plan's overrides (config,
-    init dict, fixed values) — or the `init` vector, clipped into the bounds."""
+    init dict, fixed values; `values` a `StartValues`) — or the `init` vector, clipped
+    into the bounds (with the fixed values)."""
     space = plan.space
     lower, upper = space.full_lower(), space.full_upper()
     if init is not None and not isinstance(init, dict):
         x0 = jnp.clip(jnp.asarray(init, dtype=jnp.float64), lower, upper)
-        held = [space.full_names.index(k) for k, _ in plan.fixed]
-        return x0.at[np.asarray(held, dtype=int)].set(jnp.asarray([v for _, v in plan.fixed]))
+        held = [space.full_names.index(k) for k in plan.fixed]
+        return x0.at[np.asarray(held, dtype=int)].set(values.fixed)
     xp = np if plan.streamed else jnp
     contrast, offset = quantile_start(data.g2, xp)
     n = plan.n_phi
     x0 = jnp.asarray(space.full_default())
     x0 = x0.at[:n].set(jnp.asarray(contrast)).at[n : 2 * n].set(jnp.asarray(offset))
     if plan.start:
-        index = np.asarray([space.full_names.index(k) for k, _ in plan.start])
-        x0 = x0.at[index].set(jnp.asarray([v for _, v in plan.start]))
+        index = np.asarray([space.full_names.index(k) for k in plan.start])
+        x0 = x0.at[index].set(values.start)
     return x0
 
 

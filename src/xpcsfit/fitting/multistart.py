@@ -50,6 +50,8 @@ def start_names(plan) -> tuple[str, ...]:
     if plan.multistart.enable:
         return ("configured",) + tuple(f"latin_hypercube[{i}]"
                                        for i in range(plan.multistart.n_starts))
+    if plan.screening_active:  # the screened start runs second (pipeline.run)
+        return (plan.recovery[0], "screened", *plan.recovery[1:])
     return plan.recovery
 
 

@@ -23,11 +23,13 @@ from ..solvers.implicit import implicit_argmin
 from ..solvers.trust_region import SolverResult
 from . import solve as solving
 from .build import full_objective, start_vector
-from .defense import SearchSpec, defended_solve
+from .checks import Checks, at_bound
 from .multistart import candidate_starts
-from .objectives import Affine, Separable
+from .objectives import Affine
 from .plan import FitPlan
 from .recovery import attempt_problems, inside, recovery_start
+from .screening import ScreenReport, screen
+from .search import Search
 from .warmup import normalised_warmup
 
 
@@ -48,9 +50,10 @@ class AttemptLog(eqx.Module):
 
 class Outcome(eqx.Module):
     """What `run` returns: the solution in the free coordinates w of x = A w + b (with the
-    plain objective's sums there), the full-layout x, and the logs."""
+    plain objective's sums there), the full-layout x, and the logs and checks."""
 
     result: SolverResult
+    raw_cost: Float[Array, ""]
     x: Float[Array, " n"]
     A: Float[Array, "n k"]
     attempts: AttemptLog
@@ -60,83 +63,108 @@ class Outcome(eqx.Module):
     streaming: dict[str, Any]
     lower: Float[Array, " m"]
     upper: Float[Array, " m"]
+    checks: Checks
+    screening: ScreenReport | None = None
 
 
-def run(plan: FitPlan, data, init=None, callback: Callable | None = None) -> Outcome:
-    """Fit `data` as `plan` says (see the module docstring)."""
+def run(plan: FitPlan, data, values, init=None, callback: Callable | None = None) -> Outcome:
+    """Fit `data` as `plan` says, from the start and fixed `values` (`StartValues`)."""
     traced = not plan.streamed
-    loop = functools.partial(solving.while_loop, traced=traced)
     full = full_objective(plan, data)
+    x0 = start_vector(plan, data, values, init)
+    n = plan.n_phi
+    rep = plan.reparam(data.phi, x0[:n], x0[n : 2 * n], values.fixed)
     search_full = jax.tree.map(jax.lax.stop_gradient, full) if traced else full
-    x0 = start_vector(plan, data, init)
-    n2 = 2 * plan.n_phi
-    rep = plan.reparam(data.phi, x0[: plan.n_phi], x0[plan.n_phi : n2])
-    w0 = rep.from_full(x0)
-    if plan.separable:  # search over the (free) physical coordinates only
-        lower, upper, z0 = rep.lower[n2:], rep.upper[n2:], w0[n2:]
-        a_search = rep.A[n2:, n2:]
-    else:
-        lower, upper, z0, a_search = rep.lower, rep.upper, w0, rep.A
-    sol = plan.solver
-    max_nfev = sol.max_nfev
-    if plan.streamed:
-        max_nfev = min(max_nfev or plan.streaming.gauss_newton_iterations,
-                       plan.streaming.gauss_newton_iterations)
-    solve = functools.partial(
-        solving.solve, ftol=sol.ftol, xtol=sol.xtol, gtol=sol.gtol,
-        x_scale=solving.z_scale(plan.x_scale, a_search),
-        callback=callback if callback is not None and not plan.multistart.enable else None)
-
-    streaming: dict[str, Any] = {}
+    search = Search.create(plan, rep, search_full, rep.from_full(x0), traced, callback)
+    z0, streaming = search.z0, {}
     if plan.streamed and plan.streaming.enable_warmup and not plan.separable:
-        z0, streaming["warmup"] = normalised_warmup(Affine(search_full, rep.A, rep.b), lower,
-                                                    upper, z0, plan.streaming, callback)
-
-    def solve_kw(objective, z, lo, hi, **kw):
-        return solve(objective, z, lo, hi, **{"max_nfev": max_nfev, **kw})
-
-    if plan.separable:
-        searched = Affine(Separable(search_full, w0[:n2], n2), a_search, rep.b[n2:])
-    else:
-        searched = Affine(search_full, rep.A, rep.b)
-
-    def start_cost(z):
-        return searched.cost(inside(z, lower, upper))
-
-    def attempt(z_start):
-        z_start = inside(z_start, lower, upper)
-        cost0 = searched.cost(z_start)
-        if plan.defense_active:
-            res, spec, report = defended_solve(plan, search_full, rep, z_start, lower, upper,
-                                               solve=solve_kw, loop=loop, cond=solving.cond)
-        else:
-            res, spec, report = solve_kw(searched, z_start, lower, upper), SearchSpec(), {}
-        return res, spec, report, cost0
-
+        z0, streaming["warmup"] = normalised_warmup(search.searched(), search.lower,
+                                                    search.upper, z0, plan.streaming, callback)
+    k_phys = rep.n_physical_free
+    screened, sub = None, None
     if plan.multistart.enable:
-        starts = candidate_starts(plan, z0, lower, upper, rep.n_physical_free)
-        best, spec, report, log = _explore(attempt, start_cost, starts, plan,
-                                           rep.n_physical_free, traced)
+        starts = candidate_starts(plan, z0, search.lower, search.upper, k_phys)
+        best, spec, report, log = _explore(
+            search.attempt, lambda z: search.searched().cost(inside(z, search.lower,
+                                                                    search.upper)),
+            starts, plan, k_phys, traced)
     else:
-        starts = jnp.stack([recovery_start(kind, z0, lower, upper) for kind in plan.recovery])
-        best, spec, report, log = _attempts(attempt, starts, rep.n_physical_free, loop, traced)
-    if plan.separable:
-        theta = a_search @ best.x + rep.b[n2:]
-        w = jnp.concatenate([Separable(search_full, w0[:n2], n2).expand(theta)[:n2], best.x])
-        active = jnp.concatenate([jnp.zeros(n2, dtype=best.active_mask.dtype), best.active_mask])
-        best = eqx.tree_at(lambda r: (r.x, r.active_mask), best, (w, active))
+        kinds = [recovery_start(kind, z0, search.lower, search.upper) for kind in plan.recovery]
+        wanted = _recovery_rule(1)
+        if plan.screening_active:
+            screened, sub = screen(search, data, traced)
+            kinds.insert(1, screened.best_start)
+            wanted = _screened_rule(search, sub, screened, k_phys)
+        best, spec, report, log = _attempts(search.attempt, jnp.stack(kinds), k_phys,
+                                            search.loop, traced, wanted)
+    best = search.expand(best)
     final = spec.objective(full, rep, plan.n_points, plan.n_phi)
     if traced:  # ∂(answer)/∂(data) by the implicit function theorem at the answer
         best = implicit_argmin(lambda a: a[1], lambda w, a: a[0].sums(w)[2],
                                (final, jax.lax.stop_gradient(best)))
+    plain = Affine(full, rep.A, rep.b)
     if plan.separable or spec.weights is not None or spec.lam is not None:
-        cost, jtj, grad = Affine(full, rep.A, rep.b).sums(best.x)
+        cost, jtj, grad = plain.sums(best.x)
         best = eqx.tree_at(lambda r: (r.cost, r.jtj, r.grad), best,
                            (jnp.asarray(cost), jnp.asarray(jtj), jnp.asarray(grad)))
+    linear = full if plan.solver.loss == "linear" else full.with_loss("linear")
+    raw = best.cost if linear is full else Affine(linear, rep.A, rep.b).cost(best.x)
+    x = rep.to_full(best.x)
     xp = jnp if traced else np
-    return Outcome(result=best, x=rep.to_full(best.x), A=rep.A, attempts=log, defense=report,
-                   symmetric=jnp.asarray(is_symmetric(data.g2, data.sigma, xp)), x0=x0,
-                   streaming=streaming, lower=jnp.asarray(lower), upper=jnp.asarray(upper))
+    return Outcome(result=best, raw_cost=jnp.asarray(raw), x=x, A=rep.A, attempts=log,
+                   defense=report, symmetric=jnp.asarray(is_symmetric(data.g2, data.sigma, xp)),
+                   x0=x0, streaming=streaming, lower=jnp.asarray(search.lower),
+                   upper=jnp.asarray(search.upper),
+                   checks=_checks(plan, search, linear, x, best, sub, screened),
+                   screening=screened)
+
+
+def _recovery_rule(first_recovery: int) -> Callable:
+    """Attempt i runs if it is the first, or no attempt so far is clean (recovery)."""
+
+    def wanted(i, log):
+        clean = log.ran & ~jnp.any(log.problems, axis=1)
+        return (i == 0) | ((i >= first_recovery) & ~jnp.any(clean))
+
+    return wanted
+
+
+def basin_margin(k_phys: int) -> float:
+    """Cost gap on the subsample beyond which two answers are in different basins: the full
+    fit's optimum evaluated on the subsample exceeds the subsample's own optimum by
+    ½·χ²_p (p free physical parameters; mean p/2, below p/2 + 12 with probability > 0.999
+    for p ≤ 7), so a larger gap is not overfit of the subsample but a better basin."""
+    return 0.5 * k_phys + 12.0
+
+
+def _screened_rule(search: Search, sub, screened: ScreenReport, k_phys: int) -> Callable:
+    """The screened start (attempt 1) runs when the configured fit's answer is worse on the
+    subsample than the screened optimum by more than `basin_margin`; recovery (attempts
+    ≥ 2) as usual."""
+    recovery = _recovery_rule(2)
+
+    def wanted(i, log):
+        gap = sub.profile(search.theta(log.x[0]))[0] - screened.best_cost
+        return recovery(i, log) | ((i == 1) & (gap > basin_margin(k_phys)))
+
+    return wanted
+
+
+def _checks(plan, search: Search, linear, x, best, sub, screened) -> Checks:
+    """The raw numbers of `checks` at the answer x (full layout)."""
+    n2, space = 2 * plan.n_phi, plan.space
+    held = np.isin(np.asarray(space.physical_names), list(plan.fixed))
+    bound = at_bound(x[n2:], np.asarray(space.physical_lower),
+                     np.asarray(space.physical_upper), jnp.asarray(~held))
+    restricted = plan.per_angle_mode in ("fourier", "averaged", "constant")
+    profile = linear.profile(x[n2:])[0] if restricted else jnp.asarray(jnp.nan)
+    gap = jnp.asarray(jnp.nan)
+    if screened is not None:
+        gap = sub.profile(x[n2:])[0] - screened.best_cost
+    lower_basin = gap > basin_margin(search.rep.n_physical_free)
+    return Checks(at_bound=bound, profile_cost=jnp.asarray(profile),
+                  constant_cost=jnp.asarray(linear.constant_cost()), screen_gap=gap,
+                  lower_basin=jnp.asarray(lower_basin))
 
 
 def _row(out, n_physical_free):
@@ -148,9 +176,10 @@ def _row(out, n_physical_free):
     return jnp.where(finite, res.cost, jnp.inf), flags
 
 
-def _attempts(attempt: Callable, starts, n_physical_free: int, loop: Callable, traced: bool):
-    """Run attempts from `starts` in order until one has no problem; keep the lowest finite
-    cost (the recovery policy). One compiled attempt serves every start."""
+def _attempts(attempt: Callable, starts, n_physical_free: int, loop: Callable, traced: bool,
+              wanted: Callable):
+    """Run the attempts from `starts` in order that `wanted(i, log)` asks for; keep the
+    lowest finite cost (the recovery policy). One compiled attempt serves every start."""
     k = starts.shape[0]
 
     def record(carry, i, out):
@@ -167,12 +196,11 @@ def _attempts(attempt: Callable, starts, n_physical_free: int, loop: Callable, t
 
     def body(state):
         i, carry = state
-        return i + 1, record(carry, i, attempt(starts[i]))
+        return i + 1, solving.cond(wanted(i, carry[3]),
+                                   lambda: record(carry, i, attempt(starts[i])), lambda: carry)
 
     def more(state):
-        i, (_, _, _, log) = state
-        clean = log.ran & ~jnp.any(log.problems, axis=1)
-        return (i < k) & ~jnp.any(clean)
+        return state[0] < k
 
     empty = AttemptLog(jnp.arange(k), jnp.zeros(k, bool), jnp.full(k, jnp.inf),
                        jnp.full(k, jnp.inf), jnp.zeros(k, jnp.int32), jnp.zeros(k, jnp.int32),

@@ -14,13 +14,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from ..data import XPCSData, validate_data
 from ..physics.parameters import ParameterSpace, canonical_name
 from .config import FitConfig
-from .config.options import Defense, Multistart, Solver, Streaming
+from .config.options import Defense, Multistart, Screening, Solver, Streaming
 from .defense.controller import should_activate
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS
@@ -44,8 +47,8 @@ class FitPlan:
     space: ParameterSpace
     per_angle_mode: str
     fourier_order: int
-    fixed: tuple[tuple[str, float], ...]
-    start: tuple[tuple[str, float], ...]
+    fixed: tuple[str, ...]
+    start: tuple[str, ...]
     strategy: str
     strategy_info: tuple[tuple[str, Any], ...]
     chunk_points: int | None
@@ -59,6 +62,10 @@ class FitPlan:
     recovery: tuple[str, ...]
     multistart: Multistart
     on_initial_violation: str
+    screening: Screening = Screening()
+    screening_active: bool = False
+    sigma_source: str = "given"
+    noise_rel_se: float = 0.0
 
     @property
     def n_points(self) -> int:
@@ -79,11 +86,20 @@ class FitPlan:
         return {"individual": 2 * n, "varpro": 2 * n, "averaged": 2, "constant": 0,
                 "fourier": 2 * (2 * self.fourier_order + 1)}[self.per_angle_mode] + p
 
-    def reparam(self, phi, contrast0, offset0):
-        """The per-angle map (`Reparam`) at these angles and constant-mode values."""
+    def reparam(self, phi, contrast0, offset0, fixed_values):
+        """The per-angle map (`Reparam`) at these angles, constant-mode values and values of
+        the fixed parameters (all may be traced)."""
         return self.space.reparam(self.per_angle_mode, phi, contrast_fixed=contrast0,
                                   offset_fixed=offset0, fourier_order=self.fourier_order,
-                                  fixed=dict(self.fixed))
+                                  fixed=dict(zip(self.fixed, fixed_values, strict=True)))
+
+
+class StartValues(eqx.Module):
+    """The values behind a plan's names (runtime data, so new starts or fixed values do not
+    recompile): `start` for `FitPlan.start`, `fixed` for `FitPlan.fixed`."""
+
+    start: Float[Array, " k"]
+    fixed: Float[Array, " f"]
 
 
 def is_traced(data: XPCSData) -> bool:
@@ -92,8 +108,12 @@ def is_traced(data: XPCSData) -> bool:
 
 
 def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
-              fixed: Mapping[str, float] | None = None) -> tuple[FitPlan, list[str]]:
-    """The plan of `fit(data, cfg, init, fixed=…)`, and host notes (warnings) about it."""
+              fixed: Mapping[str, float] | None = None, *, sigma_source: str = "given",
+              noise_rel_se: float = 0.0) -> tuple[FitPlan, list[str], StartValues]:
+    """The plan of `fit(data, cfg, init, fixed=…)`, host notes (warnings) about it, and the
+    start and fixed values it names.
+    `sigma_source` ("given" | "estimated" | "default") and `noise_rel_se` (relative standard
+    error of an estimated σ) describe the σ the data carry."""
     if not isinstance(data, XPCSData):
         raise ValueError(f"data: expected XPCSData, got {type(data).__name__}")
     traced = is_traced(data)
@@ -106,12 +126,15 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
                                   bounds={k: (lo, hi) for k, lo, hi in cfg.parameters.bounds})
     held = _fixed(space, {**dict(cfg.parameters.fixed), **dict(fixed or {})})
     start = _start_overrides(space, cfg, init, held, notes)
+    values = StartValues(jnp.asarray([v for _, v in start], dtype=jnp.float64),
+                         jnp.asarray([v for _, v in held], dtype=jnp.float64))
     per_angle = cfg.per_angle.mode
-    if per_angle == "auto":
-        per_angle = "individual" if n_phi < cfg.per_angle.fourier_auto_threshold else "fourier"
+    if per_angle == "auto":  # the exact per-angle optimum (Fourier biased irregular angles)
+        per_angle = "individual"
     plan_kw = dict(mode=cfg.analysis_mode, convention=cfg.convention, n_phi=n_phi, n_t=n_t,
                    space=space, per_angle_mode=per_angle,
-                   fourier_order=cfg.per_angle.fourier_order, fixed=held, start=start)
+                   fourier_order=cfg.per_angle.fourier_order,
+                   fixed=tuple(k for k, _ in held), start=tuple(k for k, _ in start))
     probe = FitPlan(**plan_kw, strategy="standard", strategy_info=(), chunk_points=None,
                     n_devices=1, streaming=cfg.streaming, solver=cfg.solver, x_scale="jac",
                     defense=cfg.defense, defense_active=False, defense_reason="",
@@ -131,8 +154,10 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
         x_scale=_x_scale(cfg.solver.x_scale, space),
         defense_active=active, defense_reason=reason,
         recovery=RECOVERY_STARTS if cfg.recovery else RECOVERY_STARTS[:1],
-        on_initial_violation=cfg.parameters.on_initial_violation)
-    return plan, notes
+        on_initial_violation=cfg.parameters.on_initial_violation, screening=cfg.screening,
+        screening_active=cfg.screening.enable and not cfg.multistart.enable,
+        sigma_source=sigma_source, noise_rel_se=float(noise_rel_se))
+    return plan, notes, values
 
 
 VARPRO_NO_DEFENSE = ("per_angle_mode varpro: contrast/offset are eliminated exactly, so the "

@@ -17,18 +17,13 @@ from ..solvers.covariance import covariance
 from ..solvers.trust_region import MESSAGES
 from .build import chunk_layout
 from .chunking import should_stratify
+from .diagnostics import check_reports, screening_report
 from .multistart import cluster_basins, start_names
 from .pipeline import Outcome
 from .plan import FitPlan
+from .quality import AMPLITUDES, REASONS, Quality, assess, reasons
 from .recovery import RECOVERY_STARTS, describe
-from .result import (
-    CONVERGENCE,
-    QUALITY,
-    OptimizationResult,
-    convergence_code,
-    jsonable,
-    quality_code,
-)
+from .result import CONVERGENCE, QUALITY, OptimizationResult, convergence_code, jsonable
 
 
 class FitResult(eqx.Module):
@@ -52,6 +47,7 @@ class FitResult(eqx.Module):
     convergence: Int[Array, ""]
     quality: Int[Array, ""]
     covariance_singular: Bool[Array, ""]
+    assessment: Quality
     parameter_names: tuple[str, ...] = eqx.field(static=True)
 
     def value(self, name: str):
@@ -75,23 +71,28 @@ class FitResult(eqx.Module):
 
 def summarize(plan: FitPlan, out: Outcome) -> FitResult:
     """χ² over the fitted points, the covariance (free parameters, mapped to the full
-    layout, doubled for exactly symmetric data), flags. Traceable."""
+    layout, doubled for exactly symmetric data), the quality flag (`quality.assess`).
+    Without a significant signal the physical uncertainties are infinite. Traceable."""
     res = out.result
     cov_w, singular = covariance(res.jtj, res.cost, plan.n_points, res.active_mask)
     cov = jnp.where(out.symmetric, 2.0, 1.0) * (out.A @ cov_w @ out.A.T)
     n_free = jnp.sum(res.active_mask == 0)
-    chi2 = 2.0 * res.cost
+    chi2 = 2.0 * out.raw_cost
     red = chi2 / jnp.maximum(plan.n_points - n_free, 1)
     finite = jnp.isfinite(chi2) & jnp.all(jnp.isfinite(out.x))
     best = out.attempts.best
     improved = out.attempts.cost[best] < out.attempts.cost_start[best]
     conv = convergence_code(res.success, finite, improved | res.success)
+    errors = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0, None))
+    q = assess(plan, out, chi2, red, n_free, conv, finite, errors)
+    physical = jnp.arange(errors.shape[0]) >= 2 * plan.n_phi
+    no_signal = (q.bits >> REASONS.index("no_signal")) & 1
+    errors = jnp.where(physical & (no_signal == 1) & (errors > 0), jnp.inf, errors)
     return FitResult(
-        parameters=out.x, uncertainties=jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0, None)),
-        covariance=cov, chi_squared=chi2, reduced_chi_squared=red,
-        success=res.success & finite, status=res.status, nfev=res.nfev, njev=res.njev,
-        n_free=n_free, convergence=conv, quality=quality_code(red, conv),
-        covariance_singular=singular, parameter_names=plan.space.full_names)
+        parameters=out.x, uncertainties=errors, covariance=cov, chi_squared=chi2,
+        reduced_chi_squared=red, success=res.success & finite, status=res.status,
+        nfev=res.nfev, njev=res.njev, n_free=n_free, convergence=conv, quality=q.code,
+        covariance_singular=singular, assessment=q, parameter_names=plan.space.full_names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +130,13 @@ class DeviceInfo:
     adapter: str = "xpcsfit"
     fallback_occurred: bool = False
     multistart: dict[str, Any] | None = None
+    screening: dict[str, Any] | None = None
+    per_angle_check: dict[str, Any] | None = None
+    goodness_of_fit: dict[str, Any] | None = None
+    signal: dict[str, Any] | None = None
+    at_bound: list[str] = dataclasses.field(default_factory=list)
+    sigma_source: str = "given"
+    noise: dict[str, Any] | None = None
 
     def __getitem__(self, key: str) -> Any:  # device_info["strategy"], as a dict
         return getattr(self, key)
@@ -150,8 +158,7 @@ def attempt_records(plan: FitPlan, out: Outcome) -> list[dict]:
     """device_info["recovery_actions"]: one record per attempt that ran (host side), with
     the names of physical parameters an attempt left at a bound."""
     log = jax.device_get(out.attempts)
-    held = dict(plan.fixed)
-    phys = [n for n in plan.space.physical_names if n not in held]
+    phys = [n for n in plan.space.physical_names if n not in plan.fixed]
     lower, upper = np.asarray(out.lower), np.asarray(out.upper)
     kinds = start_names(plan)
     records = []
@@ -177,11 +184,21 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
     names = start_names(plan)
     kind = names[int(out.attempts.index[best])]
     problems = next((r["problems"] for r in records if r["attempt"] == kind), [])
+    checks = check_reports(plan, out, fr)
     info = DeviceInfo(
         recovery_actions=records if len(records) > 1 else [], attempt_problems=problems,
         n_free_parameters=plan.n_free, covariance_singular=bool(fr.covariance_singular),
         symmetric_data=bool(out.symmetric), covariance_scale=2.0 if out.symmetric else 1.0,
+        screening=screening_report(plan, out), sigma_source=plan.sigma_source, **checks,
         **extra)
+    gap = float(jax.device_get(out.checks.screen_gap))
+    loose = [f"{n} = {fr.parameters[plan.space.full_names.index(n)]:.4g} ± "
+             f"{fr.uncertainties[plan.space.full_names.index(n)]:.2g}"
+             for n in AMPLITUDES if n in plan.space.full_names and n not in plan.fixed
+             and fr.uncertainties[plan.space.full_names.index(n)]
+             > abs(fr.parameters[plan.space.full_names.index(n)])]
+    why = reasons(fr.assessment, float(fr.reduced_chi_squared), plan.sigma_source,
+                  checks["at_bound"], gap, ", ".join(loose))
     if bool(fr.covariance_singular):
         notes.append("covariance: JᵀJ singular on the free parameters; pseudo-inverse used")
     return OptimizationResult(
@@ -194,7 +211,8 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
         quality_flag=QUALITY[int(fr.quality)], device_info=info,
         parameter_names=plan.space.full_names, n_points=plan.n_points, n_free=int(fr.n_free),
         nfev=int(fr.nfev), initial_parameters=np.asarray(x0), warnings=tuple(notes),
-        recovery_actions=info.recovery_actions, sigma_is_default=info.sigma_is_default)
+        recovery_actions=info.recovery_actions, sigma_is_default=info.sigma_is_default,
+        quality_reasons=tuple(why), sigma_source=plan.sigma_source)
 
 
 def device_extra(plan: FitPlan, cfg, data, out: Outcome) -> dict[str, Any]:
@@ -218,7 +236,7 @@ def device_extra(plan: FitPlan, cfg, data, out: Outcome) -> dict[str, Any]:
         strategy=plan.strategy, strategy_info=info, peak_memory_gb=info.get("peak_memory_gb"),
         n_chunks=layout["n_chunks"], chunk_points=layout["chunk_points"],
         model_convention=plan.convention, analysis_mode=plan.mode,
-        per_angle_mode=plan.per_angle_mode, fixed_parameters=dict(plan.fixed),
+        per_angle_mode=plan.per_angle_mode,
         varpro=varpro_report(plan, out) if plan.separable else None, defense=defense,
         stratification={**dataclasses.asdict(decision), **layout},
         streaming={**layout, **jsonable(out.streaming),

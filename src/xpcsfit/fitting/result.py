@@ -86,6 +86,8 @@ class OptimizationResult:
     warnings: tuple[str, ...] = ()
     recovery_actions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     sigma_is_default: bool = False
+    quality_reasons: tuple[str, ...] = ()
+    sigma_source: str = "given"
 
     def value(self, name: str) -> float:
         """The fitted value of one parameter by full-layout name (e.g. "D0", "contrast[2]")."""

@@ -40,7 +40,8 @@ def shard_problem(problem: GridProblem, mesh: Mesh) -> GridProblem:
     spec = NamedSharding(mesh, P(None, AXIS))
     return GridProblem(jax.device_put(problem.g2, spec), jax.device_put(problem.weight, spec),
                        problem.t, problem.phi, problem.q, problem.L, problem.mode,
-                       problem.convention, problem.chunk_size, problem.index)
+                       problem.convention, problem.chunk_size, problem.index, problem.loss,
+                       problem.f_scale)
 
 
 def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
@@ -61,7 +62,8 @@ def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
                 contrast, offset, u, du, pieces.slice((first + k) * size, size),
                 lax.dynamic_slice_in_dim(g2, k * size, size, axis=1),
                 lax.dynamic_slice_in_dim(weight, k * size, size, axis=1),
-                mode=problem.mode, convention=problem.convention)
+                mode=problem.mode, convention=problem.convention, loss=problem.loss,
+                f_scale=problem.f_scale)
 
         sums = accumulate(chunk, local_chunks)
         return jax.tree.map(lambda s: lax.psum(s, AXIS), sums)

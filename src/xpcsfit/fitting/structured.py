@@ -21,6 +21,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int
 
@@ -34,6 +35,7 @@ from ..physics.g2 import (
     sinc,
     sinc_derivative,
 )
+from ..solvers.loss import robust_cost
 from ..solvers.normal_eqs import accumulate, gram_from_rows
 
 
@@ -187,6 +189,14 @@ class GridProblem(eqx.Module):
     convention: str = eqx.field(static=True)
     chunk_size: int = eqx.field(static=True)
     index: Int[Array, " m"] | None = None
+    loss: str = eqx.field(static=True, default="linear")
+    f_scale: Float[Array, ""] | float = 1.0
+
+    def with_loss(self, loss: str, f_scale) -> GridProblem:
+        """The same data with a robust loss (static name) and its f_scale (in σ)."""
+        return GridProblem(self.g2, self.weight, self.t, self.phi, self.q, self.L, self.mode,
+                           self.convention, self.chunk_size, self.index, loss,
+                           jnp.asarray(f_scale, dtype=self.g2.dtype))
 
     @property
     def n_chunks(self) -> int:
@@ -207,11 +217,13 @@ def make_grid_problem(
     chunks is padded up to a multiple of `chunk_multiple` (e.g. the number of devices).
     `index` (grid points) keeps only the pairs among t[index].
     """
+    if index is not None:  # gather with the input's own indexing: a memory map reads only these
+        xp = jnp if isinstance(g2, jax.Array) else np
+        sigma = xp.broadcast_to(xp.asarray(sigma, dtype=np.float64), g2.shape)
+        g2, sigma = (a[:, index][:, :, index] for a in (g2, sigma))
+        index = jnp.asarray(index)
     g2 = jnp.asarray(g2)
     sigma = jnp.broadcast_to(jnp.asarray(sigma, dtype=g2.dtype), g2.shape)
-    if index is not None:
-        index = jnp.asarray(index)
-        g2, sigma = (a[:, index][:, :, index] for a in (g2, sigma))
     n_phi, n_t, _ = g2.shape
     n_pairs = n_t * n_t
     size = n_pairs if chunk_pairs is None else max(1, min(int(chunk_pairs), n_pairs))
@@ -248,11 +260,13 @@ def model_pieces(x: Float[Array, " n"], *, t, phi, q, L, mode: str, convention: 
     return contrast, offset, u, du, pieces
 
 
-def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode, convention):
-    """Cost and per-angle Gram blocks of one chunk: (½Σwρ², G (n_phi,k,k), h (n_phi,k))."""
+def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode, convention,
+               loss="linear", f_scale=1.0):
+    """Cost and per-angle Gram blocks of one chunk: (½Σwρ², G (n_phi,k,k), h (n_phi,k));
+    with a robust `loss`, scipy's rescaling point by point (`solvers.normal_eqs`)."""
     kernel, rows = derivative_rows(contrast, u, du, part, mode=mode, convention=convention)
     resid = data - offset[:, None] - contrast[:, None] * kernel
-    return gram_from_rows(rows, weight, resid)
+    return gram_from_rows(rows, weight, resid, loss=loss, f_scale=f_scale)
 
 
 def grid_values(
@@ -267,12 +281,16 @@ def grid_values(
     return jnp.pad(e, (0, pad)), jnp.pad(gamma, (0, pad))
 
 
-def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, convention):
-    """½Σw·ρ² of one chunk from the value pieces only (no derivative rows)."""
+def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, convention,
+               loss="linear", f_scale=1.0):
+    """½Σw·ρ² (or the robust cost) of one chunk from the value pieces only (no derivative
+    rows)."""
     shear, _ = shear_factor(u, gamma, mode=mode)
     kernel = combine(diffusion[None, :] * shear, 1.0, convention=convention)
     resid = data - offset[:, None] - contrast[:, None] * kernel
-    return 0.5 * jnp.sum(weight * resid * resid)
+    if loss == "linear":
+        return 0.5 * jnp.sum(weight * resid * resid)
+    return robust_cost(resid, loss, f_scale, weight)
 
 
 def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int, index=None):
@@ -299,7 +317,8 @@ def grid_cost(x: Float[Array, " n"], problem: GridProblem) -> Float[Array, ""]:
                           lax.dynamic_slice_in_dim(gamma, start, size),
                           lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1),
                           lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1),
-                          mode=problem.mode, convention=problem.convention)
+                          mode=problem.mode, convention=problem.convention,
+                          loss=problem.loss, f_scale=problem.f_scale)
 
     return accumulate(chunk, problem.n_chunks)
 
@@ -320,7 +339,8 @@ def normal_equations(
             contrast, offset, u, du, pieces.slice(start, size),
             lax.dynamic_slice_in_dim(problem.g2, start, size, axis=1),
             lax.dynamic_slice_in_dim(problem.weight, start, size, axis=1),
-            mode=problem.mode, convention=problem.convention,
+            mode=problem.mode, convention=problem.convention, loss=problem.loss,
+            f_scale=problem.f_scale,
         )
 
     cost, gram, moment = accumulate(chunk, problem.n_chunks)

@@ -17,6 +17,7 @@ import numpy as np
 from ..data import XPCSData
 from ..fitting.config import FitConfig
 from ..fitting.result import OptimizationResult, jsonable
+from ..fitting.sigma import resolve_sigma
 from ..physics.g2 import g2_model
 from .atomic import MANIFEST, commit, staging
 from .paths import prepare_output_dir
@@ -64,6 +65,8 @@ def parameter_summary(result: OptimizationResult, config: FitConfig) -> dict[str
         "chi_squared": result.chi_squared,
         "reduced_chi_squared": result.reduced_chi_squared,
         "quality_flag": result.quality_flag,
+        "quality_reasons": list(result.quality_reasons),
+        "sigma_source": result.sigma_source,
         "convergence_status": result.convergence_status,
         "convention": config.convention,
         "analysis_mode": config.analysis_mode,
@@ -89,8 +92,8 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     `plot_results`). `manifest.json` lists the files.
 
     fitted_data.npz: phi (n_phi,) [deg] ascending, t (n_t,) [s], c2_exp, c2_fit, residuals
-    (= c2_exp − c2_fit), each (n_phi, n_t, n_t), and sigma (same shape, or a scalar
-    when uniform). The report holds
+    (= c2_exp − c2_fit), each (n_phi, n_t, n_t), and sigma, the σ the fit used (given,
+    estimated or the default; same shape, or a scalar when uniform). The report holds
     `result.to_dict()`, the dataset description, the config (`config_echo`, default: the
     dict the FitConfig was built from) and package versions. Returns the paths (keys
     parameters, report, fitted, manifest).
@@ -99,7 +102,9 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     prepare_output_dir(out, "out_dir")
     c2_exp = np.asarray(data.g2)
     c2_fit = fitted_model(result, data, config)
-    sigma = np.asarray(data.sigma)
+    # the σ the fit used: for data without σ, the model-free estimate when it was estimated
+    estimated = data.sigma_is_default and result.sigma_source == "estimated"
+    sigma = np.asarray(resolve_sigma(data, estimated, traced=False)[0].sigma)
     if np.all(sigma == sigma.flat[0]):
         sigma = sigma.flat[0]  # one value: stored as a scalar (broadcasts)
     summary = parameter_summary(result, config)
@@ -146,5 +151,14 @@ def summary_lines(result: OptimizationResult, truth: dict[str, float] | None = N
     lines.append(f"χ² = {result.chi_squared:.6g}, reduced χ² = {result.reduced_chi_squared:.4f}, "
                  f"quality = {result.quality_flag}, status = {result.convergence_status}, "
                  f"strategy = {info.get('strategy')}, per-angle = {info.get('per_angle_mode')}, "
-                 f"iterations = {result.iterations}")
+                 f"iterations = {result.iterations}, σ = {_sigma_text(result)}")
+    lines.extend(f"  not good: {reason}" for reason in result.quality_reasons)
     return lines
+
+
+def _sigma_text(result) -> str:
+    """Where σ came from, with the estimate when it was estimated."""
+    noise = result.device_info.get("noise") or {}
+    if result.sigma_source == "estimated" and "overall" in noise:
+        return f"estimated ({noise['overall']:.3g})"
+    return result.sigma_source

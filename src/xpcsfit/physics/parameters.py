@@ -202,7 +202,6 @@ class ParameterSpace:
         contrast_fixed=None,
         offset_fixed=None,
         fourier_order: int = 2,
-        fourier_auto_threshold: int = 6,
         fixed: Mapping[str, float] | None = None,
     ) -> Reparam:
         """The linear map x = A z + b of a per-angle mode (DESIGN §3), with the physical
@@ -211,12 +210,15 @@ class ParameterSpace:
         n, p = self.n_phi, self.n_physical
         mode = per_angle_mode
         if mode == "auto":
-            mode = "individual" if n < fourier_auto_threshold else "fourier"
-        held = {self.physical_names.index(canonical_name(k)): float(v)
+            mode = "individual"
+        held = {self.physical_names.index(canonical_name(k)): v
                 for k, v in (fixed or {}).items()}
         free = [i for i in range(p) if i not in held]
         a_phys = jnp.eye(p)[:, free]
-        b_phys = jnp.asarray([held.get(i, 0.0) for i in range(p)])
+        b_phys = jnp.zeros(p)
+        if held:  # the values may be traced
+            b_phys = b_phys.at[np.asarray(list(held))].set(
+                jnp.stack([jnp.asarray(v, dtype=jnp.float64) for v in held.values()]))
         lo, hi = self.full_lower(), self.full_upper()
         phys_lo, phys_hi = lo[2 * n :][free], hi[2 * n :][free]
         phys_names = tuple(self.physical_names[i] for i in free)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -15,8 +16,10 @@ from .options import (
     Defense,
     Geometry,
     Multistart,
+    Noise,
     Parameters,
     PerAngle,
+    Screening,
     Solver,
     Strategy,
     Streaming,
@@ -30,6 +33,8 @@ SHORT_NAMES = {
     "x_scale": f"{NLSQ}.x_scale", "strategy": f"{NLSQ}.strategy",
     "chunk_points": f"{NLSQ}.chunk_points", "n_devices": f"{NLSQ}.n_devices",
     "memory_fraction": f"{NLSQ}.memory_fraction", "recovery": f"{NLSQ}.recovery",
+    "loss": f"{NLSQ}.loss", "f_scale": f"{NLSQ}.f_scale",
+    "screening": f"{NLSQ}.screening.enable", "estimate_sigma": f"{NLSQ}.estimate_sigma",
     "on_initial_violation": f"{NLSQ}.on_initial_violation",
     "bounds": "parameter_space.bounds", "fixed": "parameter_space.fixed",
     "q": "analyzer_parameters.scattering.wavevector_q",
@@ -60,6 +65,8 @@ class FitConfig:
     defense: Defense = Defense()
     recovery: bool = True
     multistart: Multistart = Multistart()
+    screening: Screening = Screening()
+    noise: Noise = Noise()
     data: DataSource = DataSource()
     given: tuple[str, ...] = ()
     unknown_keys: tuple[str, ...] = ()
@@ -117,8 +124,13 @@ class FitConfig:
                 raise ValueError(f"initial: expected a mapping name -> value, got {initial!r}")
             names = BY_PATH["initial_parameters.parameter_names"].parse(
                 "initial_parameters.parameter_names", list(initial))
-            values = BY_PATH["initial_parameters.values"].parse(
-                "initial_parameters.values", list(initial.values()))
+            try:
+                values = BY_PATH["initial_parameters.values"].parse(
+                    "initial_parameters.values", list(initial.values()))
+            except ValueError as err:  # name the parameter of the dict form
+                bad = [k for k, v in initial.items()
+                       if not (isinstance(v, int | float) and math.isfinite(v))]
+                raise ValueError(f"initial[{bad[0]!r}]: {err}" if bad else str(err)) from err
             config = _set(_set(config, "parameters.values", None), "parameters.names", names)
             config = _set(config, "parameters.values", values)
         for name, value in options.items():

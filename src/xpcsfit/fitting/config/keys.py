@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any
 
 from ...physics.g2 import CONVENTIONS, MODES
+from ...solvers.loss import LOSSES
 from . import parsers as p
 from .options import MONITOR_RESPONSES, PER_ANGLE_MODES, STRATEGIES, field_default
 
@@ -95,6 +96,20 @@ KEYS: tuple[Key, ...] = (
        "evaluation budget of one solve (default 100 × free parameters)"),
     _k(f"{NLSQ}.x_scale", "solver.x_scale", p.x_scale,
        "jac | a number | a list (full layout) | {name: scale}: the solver's variable scaling"),
+    _k(f"{NLSQ}.loss", "solver.loss", p.choice(*LOSSES),
+       "linear | soft_l1 | huber | cauchy | arctan (scipy's robust losses)"),
+    _k(f"{NLSQ}.f_scale", "solver.f_scale", _pos,
+       "residual size (in σ) where a robust loss turns from quadratic to robust"),
+    _k(f"{NLSQ}.estimate_sigma", "noise.estimate", p.boolean,
+       "data without σ: estimate σ from the data (model-free) instead of the default 0.01"),
+    *(_k(f"{NLSQ}.screening.{name}", f"screening.{name}", parse, doc)
+      for name, parse, doc in (
+          ("enable", p.boolean, "screen φ0, γ̇0 and D0 over their bounds before the local fit"),
+          ("subsample_points", _count, "points of the stratified subsample screened on"),
+          ("candidates", _count, "best screened starts refined on the subsample"),
+          ("phi0_points", _count, "φ0 values screened over its bounds"),
+          ("gamma_dot_decade_step", _pos, "log10 step of the γ̇0 screening grid"),
+          ("d0_decade_step", _pos, "log10 step of the D0 screening grid"))),
     _k("optimization.method", None, p.choice("nlsq"),
        "nlsq (the only method; anything else is refused)", "info"),
     # -- strategy
@@ -124,10 +139,12 @@ KEYS: tuple[Key, ...] = (
           ("gauss_newton_iterations", _count, "streamed trust-region evaluations at most"))),
     # -- per-angle values and defense layers
     _k(f"{AD}.per_angle_mode", "per_angle.mode", p.choice(*PER_ANGLE_MODES),
-       "auto | individual | fourier | constant | averaged | varpro"),
+       "auto (= individual, the exact per-angle optimum) | individual | varpro | fourier | "
+       "averaged | constant (the last three are checked against the exact optimum)"),
     _k(f"{AD}.fourier_order", "per_angle.fourier_order", _count, "order K of the Fourier form"),
-    _k(f"{AD}.fourier_auto_threshold", "per_angle.fourier_auto_threshold", _count,
-       "angles from which auto picks fourier"),
+    _k(f"{AD}.fourier_auto_threshold", None, p.anything,
+       "retired: auto always fits the exact per-angle optimum (Fourier only when asked)",
+       "unused"),
     _k(f"{AD}.enable", "defense.enable", p.boolean, "master switch of the layers"),
     *(_k(f"{AD}.hierarchical.{name}", f"defense.hierarchical.{name}", parse, doc)
       for name, parse, doc in (

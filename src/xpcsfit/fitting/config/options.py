@@ -59,18 +59,38 @@ class PerAngle:
 
     mode: str = "auto"
     fourier_order: int = 2
-    fourier_auto_threshold: int = 6
 
 
 @frozen
 class Solver:
-    """Trust-region tolerances (scipy's meanings), evaluation budget and scaling."""
+    """Trust-region tolerances (scipy's meanings), evaluation budget, scaling and loss."""
 
     ftol: float = 1e-8
     xtol: float = 1e-8
     gtol: float = 1e-8
     max_nfev: int | None = None
     x_scale: Any = "jac"
+    loss: str = "linear"
+    f_scale: float = 1.0
+
+
+@frozen
+class Screening:
+    """Global screening of the multi-basin parameters before the local fit."""
+
+    enable: bool = True
+    subsample_points: int = 20_000
+    candidates: int = 3
+    phi0_points: int = 5
+    gamma_dot_decade_step: float = 0.5
+    d0_decade_step: float = 1.0
+
+
+@frozen
+class Noise:
+    """σ when the data carry none: estimated from the data (model-free) or the default."""
+
+    estimate: bool = True
 
 
 @frozen
@@ -163,7 +183,8 @@ class DataSource:
 
 SECTIONS = {"geometry": Geometry, "parameters": Parameters, "per_angle": PerAngle,
             "solver": Solver, "strategy": Strategy, "streaming": Streaming,
-            "defense": Defense, "multistart": Multistart, "data": DataSource}
+            "defense": Defense, "multistart": Multistart, "data": DataSource,
+            "screening": Screening, "noise": Noise}
 """FitConfig's section fields and their types."""
 
 

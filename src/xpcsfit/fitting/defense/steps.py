@@ -50,7 +50,7 @@ def defended_solve(plan, full, rep, z0, lower, upper, *, solve: Callable, loop: 
     physical = np.arange(k - rep.n_physical_free, k)
     per_angle = np.arange(0, k - rep.n_physical_free)
     phi_index = (plan.space.full_names.index("phi0")
-                 if "phi0" in plan.space.full_names and "phi0" not in dict(plan.fixed) else None)
+                 if "phi0" in plan.space.full_names and "phi0" not in plan.fixed else None)
     report: dict[str, Any] = {}
     spec = SearchSpec()
     sw = d.shear_weighting

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from ..defense.shear_weights import apply_angle_weights
 from ..sharded import shard_problem, sharded_normal_equations
-from ..structured import GridProblem, grid_cost, normal_equations
+from ..structured import GridProblem, constant_cost, grid_cost, grid_profile, normal_equations
 from .base import AbstractObjective, Sums
 
 
@@ -38,6 +38,19 @@ class InMemory(AbstractObjective):
         if self.mesh is not None:
             problem = shard_problem(problem, self.mesh)
         return InMemory(problem, self.mesh)
+
+    def profile(self, physical):
+        """(cost, contrast, offset) of the exact per-angle optimum at these physical values
+        (one pass without derivatives; linear loss)."""
+        return grid_profile(jnp.asarray(physical), self.problem)
+
+    def constant_cost(self):
+        """½χ² of the per-angle constant model c2 = offset_a (no signal; linear loss)."""
+        return constant_cost(self.problem)
+
+    def with_loss(self, loss: str, f_scale=1.0) -> InMemory:
+        """The same data under another loss (e.g. "linear" for the raw χ²)."""
+        return InMemory(self.problem.with_loss(loss, f_scale), self.mesh)
 
     @property
     def n_chunks(self) -> int:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ...solvers.separable import linear_solution
 from ...solvers.streaming import streamed_sums
 from ..structured import assemble, chunk_cost, chunk_sums, model_pieces, value_pieces
 from .base import AbstractObjective, Sums
@@ -74,21 +75,30 @@ def _chunk_weight(start, sigma, angle_weight, size, n_t):
     return jnp.where(valid[None, :], angle_weight[:, None] / (sigma * sigma), 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("mode", "convention", "size", "n_t"))
-def _chunk(contrast, offset, u, du, pieces, start, data, sigma, angle_weight, *, mode,
-           convention, size, n_t):
+_KERNEL_STATIC = ("mode", "convention", "size", "n_t", "loss")
+
+
+@functools.partial(jax.jit, static_argnames=_KERNEL_STATIC)
+def _chunk(contrast, offset, u, du, pieces, start, data, sigma, angle_weight, f_scale, *, mode,
+           convention, size, n_t, loss):
     return chunk_sums(contrast, offset, u, du, pieces.slice(start, size), data,
                       _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
-                      convention=convention)
+                      convention=convention, loss=loss, f_scale=f_scale)
 
 
-@functools.partial(jax.jit, static_argnames=("mode", "convention", "size", "n_t"))
-def _value_chunk(contrast, offset, u, e, gamma, start, data, sigma, angle_weight, *, mode,
-                 convention, size, n_t):
+@functools.partial(jax.jit, static_argnames=_KERNEL_STATIC)
+def _value_chunk(contrast, offset, u, e, gamma, start, data, sigma, angle_weight, f_scale, *,
+                 mode, convention, size, n_t, loss):
     return chunk_cost(contrast, offset, u, lax.dynamic_slice_in_dim(e, start, size),
                       lax.dynamic_slice_in_dim(gamma, start, size), data,
                       _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
-                      convention=convention)
+                      convention=convention, loss=loss, f_scale=f_scale)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "n_t", "loss"))
+def _moment_chunk(start, data, sigma, angle_weight, f_scale, *, size, n_t, loss):
+    w = _chunk_weight(start, sigma, angle_weight, size, n_t)
+    return jnp.stack([jnp.sum(w, 1), jnp.sum(w * data, 1), jnp.sum(w * data * data, 1)], 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +110,8 @@ class StreamPass:
     mode: str
     convention: str
     chunk_points: int = DEFAULT_STREAM_CHUNK_POINTS
+    loss: str = "linear"
+    f_scale: float = 1.0
 
     @property
     def size(self) -> int:
@@ -129,8 +141,9 @@ class StreamPass:
             start = k * size
             sigma = (jnp.full((n_phi, size), host.sigma) if isinstance(host.sigma, float)
                      else self._load(host.sigma, start, 1.0))
-            return kernel(*first, start, self._load(host.g2, start, 0.0), sigma, w, **rest,
-                          size=size, n_t=n_t)
+            return kernel(*first, start, self._load(host.g2, start, 0.0), sigma, w,
+                          jnp.asarray(self.f_scale), **rest, size=size, n_t=n_t,
+                          loss=self.loss)
 
         return streamed_sums(one, self.n_chunks)
 
@@ -146,6 +159,11 @@ class StreamPass:
         cost, gram, moment = self._stream(_chunk, first, kw)
         jtj, jtr = assemble(gram, moment)
         return cost, jtj, jtr
+
+    def constant_cost(self) -> float:
+        """½χ² of the per-angle constant model (Σw, Σwy, Σwy² per angle, one pass)."""
+        m = np.asarray(self._stream(_moment_chunk, (), {}))
+        return float(0.5 * np.sum(m[:, 2] - m[:, 1] ** 2 / np.where(m[:, 0] > 0, m[:, 0], 1)))
 
     def cost(self, x_full: np.ndarray) -> float:
         """½‖r‖² at x_full, one streamed pass without derivative rows (~4× cheaper)."""
@@ -169,6 +187,22 @@ class Streamed(AbstractObjective):
 
     def weighted(self, w) -> Streamed:
         return Streamed(self.passes.weighted(np.asarray(w)))
+
+    def profile(self, physical):
+        """(cost, contrast, offset) of the exact per-angle optimum at these physical values:
+        the linear solution from one streamed pass, then a cost pass."""
+        n = self.passes.host.phi.shape[0]
+        theta = jnp.asarray(physical)
+        l_star = linear_solution(self.sums, 2 * n, theta, jnp.concatenate(
+            [jnp.ones(n), jnp.zeros(n)]))
+        return self.cost(jnp.concatenate([l_star, theta])), l_star[:n], l_star[n:]
+
+    def constant_cost(self):
+        return self.passes.constant_cost()
+
+    def with_loss(self, loss: str, f_scale=1.0) -> Streamed:
+        """The same data under another loss (e.g. "linear" for the raw χ²)."""
+        return Streamed(dataclasses.replace(self.passes, loss=loss, f_scale=float(f_scale)))
 
     @property
     def n_chunks(self) -> int:
