@@ -9,6 +9,7 @@ commit (where it is held back until the commit ends), and inside figure drawing.
 import errno
 import json
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,15 @@ CONFIG = xpcsfit.FitConfig(analysis_mode="static_isotropic")
 def _write(out, n_phi=2, tag=0.0):
     data = _data(n_phi)
     return write_results(out, fake_result(data, tag=tag), data, CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """Python's own SIGINT handler: a process launched in the background (nohup, `&` in a
+    script) starts with SIGINT ignored, and then no KeyboardInterrupt would ever come."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture

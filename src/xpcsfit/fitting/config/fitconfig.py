@@ -108,6 +108,8 @@ class FitConfig:
             source_json=json.dumps(cfg, default=str, sort_keys=True))
         if warn and (unknown or unused):
             warnings.warn(unused_summary(unknown, unused), stacklevel=2)
+        if warn and convention_unstated(config, leaves):
+            warnings.warn(CONVENTION_NOTE, stacklevel=2)
         return config
 
     @classmethod
@@ -195,17 +197,36 @@ def _bound_extras(spec: Any) -> list[str]:
             if isinstance(item, Mapping) for k in item if k not in ("name", "min", "max")]
 
 
+CONVENTION_NOTE = (
+    "physics.convention not set: xpcsfit uses the paper's shear factor sinc²(½·q·L·cos(φ0−φ)"
+    "·∫γ̇); the homodyne package's code uses sinc⁴ with 1/π of that argument, so its γ̇0 "
+    "differs on the same data (2.3× larger on one measured file). Set physics.convention: "
+    "homodyne to reproduce homodyne's numbers, or paper to silence this note.")
+
+
+def convention_unstated(config: FitConfig, leaves: Mapping[str, Any]) -> bool:
+    """A laminar-flow config in homodyne's file layout (analyzer_parameters or
+    experimental_data sections) that does not say which shear convention it means."""
+    homodyne_layout = any(k.startswith(("analyzer_parameters.", "experimental_data."))
+                          for k in leaves)
+    return (config.analysis_mode == "laminar_flow" and homodyne_layout
+            and "physics.convention" not in leaves)
+
+
 def unused_summary(unknown: list[str] | tuple[str, ...], unused: list[str] | tuple[str, ...]
                    ) -> str:
     """One short line: the keys xpcsfit does not use (more than 5: counts by section)."""
     keys = sorted(set(unknown) | set(unused))
     if len(keys) <= 5:
         return f"config keys not used by xpcsfit (ignored): {', '.join(keys)}"
-    groups: dict[str, int] = {}
-    for key in keys:
-        parts = key.split(".")
-        section = ".".join(parts[: max(1, min(len(parts) - 1, 3))])
-        groups[section] = groups.get(section, 0) + 1
+    for depth in (3, 2, 1):  # the deepest sections that still make a short line
+        groups: dict[str, int] = {}
+        for key in keys:
+            parts = key.split(".")
+            section = ".".join(parts[: max(1, min(len(parts) - 1, depth))])
+            groups[section] = groups.get(section, 0) + 1
+        if len(groups) <= 12:
+            break
     shown = ", ".join(f"{s} ({n})" for s, n in sorted(groups.items()))
     return (f"config: {len(keys)} key(s) not used by xpcsfit, by section: {shown} "
             "(the full list is in the result's device_info['config'])")

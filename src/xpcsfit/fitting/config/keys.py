@@ -22,7 +22,11 @@ from ...solvers.loss import LOSSES
 from . import parsers as p
 from .options import MONITOR_RESPONSES, PER_ANGLE_MODES, STRATEGIES, field_default
 
-MODE_ALIASES = {"static": "static_isotropic", "laminar": "laminar_flow"}
+MODE_ALIASES = {"static": "static_isotropic", "laminar": "laminar_flow",
+                "static_anisotropic": "static_isotropic"}
+"""homodyne's mode names. homodyne's `static_anisotropic` is the same 3-parameter static
+model with per-angle contrast and offset, which xpcsfit's static_isotropic fits for any
+number of angles."""
 
 
 @dataclasses.dataclass(frozen=True)
