@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 import xpcsfit
+from xpcsfit.fitting.residuals import masked_residual
 
 LAMINAR_TRUTH = np.array([3.0e3, 0.6, 20.0, 2.0e-4, 0.4, 1.0e-5, 3.0])
 STATIC_TRUTH = np.array([3.0e3, 0.6, 20.0])
@@ -41,3 +45,25 @@ def start_config(mode="laminar_flow", factor=1.5, **extra):
             node = node.setdefault(part, {})
         node[last] = value
     return cfg
+
+
+def reduced_reference(data, result, fixed):
+    """scipy on the reduced vector (the fixed entries removed), residuals from g2_model."""
+    names = result.parameter_names
+    free = np.array([i for i, n in enumerate(names) if n not in fixed])
+
+    def full(z):
+        x = jnp.zeros(len(names)).at[free].set(z)
+        for name, value in fixed.items():
+            x = x.at[names.index(name)].set(value)
+        return x
+
+    fun = jax.jit(lambda z: masked_residual(full(z), data))
+    jac = jax.jit(jax.jacfwd(lambda z: masked_residual(full(z), data)))
+    space = xpcsfit.ParameterSpace.create("laminar_flow", data.n_phi)
+    ref = scipy.optimize.least_squares(
+        lambda z: np.asarray(fun(jnp.asarray(z))), result.initial_parameters[free],
+        jac=lambda z: np.asarray(jac(jnp.asarray(z))),
+        bounds=(space.full_lower()[free], space.full_upper()[free]), method="trf",
+        x_scale="jac", ftol=1e-14, xtol=1e-14, gtol=1e-14)
+    return free, ref

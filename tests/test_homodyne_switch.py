@@ -113,3 +113,78 @@ def test_soft_l1_resists_outliers_where_the_linear_loss_does_not():
     assert max(z(clean).values()) < 3, z(clean)
     assert max(z(robust).values()) < 3, z(robust)
     assert max(z(linear).values()) > 3, z(linear)
+
+
+# homodyne 2.23.3 keys that change homodyne's fitted answer (read from its source: the NLSQ
+# entry point, its strategies and its data loader), each with a value at which it acts.
+# Every one must be implemented here or refused; none may be accepted and dropped.
+AD = "optimization.nlsq.anti_degeneracy"
+ANSWER_KEYS = [
+    ("initial_parameters.fixed_parameters", {"phi0": 1.0}, "implemented"),
+    ("initial_parameters.active_parameters", ["D0", "alpha", "D_offset"], "implemented"),
+    ("initial_parameters.per_angle_scaling.contrast", [0.4], "implemented"),
+    ("initial_parameters.per_angle_scaling.offset", [1.1], "implemented"),
+    ("optimization.nlsq.x_scale_map", {"D0": 100.0}, "implemented"),
+    ("optimization.nlsq.multi_start.enable", True, "implemented"),
+    ("optimization.stratification.enabled", False, "refused"),
+    ("optimization.stratification.force_sequential_fallback", True, "refused"),
+    ("quality_control.enabled", True, "refused"),
+    ("optimization.nlsq.cmaes.enable", True, "refused"),
+    ("optimization.nlsq.multi_start.sampling_strategy", "sobol", "refused"),
+    (f"{AD}.constant_scaling_threshold", 2, "warned"),
+]
+
+
+def _set_path(cfg: dict, path: str, value) -> dict:
+    out = copy.deepcopy(cfg)
+    node = out
+    *parents, last = path.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize(("path", "value", "handling"), ANSWER_KEYS,
+                         ids=[k[0] for k in ANSWER_KEYS])
+def test_keys_that_change_homodyne_answers_are_implemented_or_refused(path, value, handling):
+    base = _load(CONFIGS / "homodyne_laminar_flow.json")
+    base["physics"] = {"convention": "paper"}
+    cfg = _set_path(base, path, value)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        if handling == "refused":
+            with pytest.raises(ValueError, match=path.replace(".", r"\.") + ": "):
+                FitConfig.from_dict(cfg)
+            return
+        changed = FitConfig.from_dict(cfg)
+        plain = FitConfig.from_dict(base)
+    if handling == "implemented":
+        assert changed.summary() != plain.summary(), path
+        assert path not in changed.unused_keys
+    else:  # kept with homodyne's meaning stated in a warning
+        assert any(path.rsplit(".", 1)[1] in m and "xpcsfit" in m for m in _messages(record))
+
+
+def test_every_laminar_template_key_is_known_and_classified():
+    """Every key of homodyne's laminar template is read, reported unused, or unknown — and
+    the unknown ones are outside the answer-changing list above."""
+    cfg = _load(CONFIGS / "homodyne_laminar_flow.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = FitConfig.from_dict(cfg)
+    answer = {k[0] for k in ANSWER_KEYS}
+    assert not answer & set(config.unknown_keys)
+    assert {k for k in answer if k in config.given or k in config.unused_keys} == {
+        k for k in answer if _has(cfg, k)}
+
+
+def _has(cfg: dict, path: str) -> bool:
+    node = cfg
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True

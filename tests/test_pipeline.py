@@ -4,12 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.optimize
 
 import xpcsfit
-from fit_cases import make_case, start_config
+from fit_cases import make_case, reduced_reference, start_config
 from xpcsfit import FitConfig
-from xpcsfit.fitting.residuals import masked_residual
 
 TIGHT = {"optimization.nlsq.ftol": 1e-14, "optimization.nlsq.xtol": 1e-14,
          "optimization.nlsq.gtol": 1e-14}
@@ -20,35 +18,13 @@ def laminar4():
     return make_case("laminar_flow", n_phi=4, n_t=40, noise=0.01, seed=21)
 
 
-def _reduced_reference(data, result, fixed):
-    """scipy on the reduced vector (the fixed entries removed), residuals from g2_model."""
-    names = result.parameter_names
-    free = np.array([i for i, n in enumerate(names) if n not in fixed])
-
-    def full(z):
-        x = jnp.zeros(len(names)).at[free].set(z)
-        for name, value in fixed.items():
-            x = x.at[names.index(name)].set(value)
-        return x
-
-    fun = jax.jit(lambda z: masked_residual(full(z), data))
-    jac = jax.jit(jax.jacfwd(lambda z: masked_residual(full(z), data)))
-    space = xpcsfit.ParameterSpace.create("laminar_flow", data.n_phi)
-    ref = scipy.optimize.least_squares(
-        lambda z: np.asarray(fun(jnp.asarray(z))), result.initial_parameters[free],
-        jac=lambda z: np.asarray(jac(jnp.asarray(z))),
-        bounds=(space.full_lower()[free], space.full_upper()[free]), method="trf",
-        x_scale="jac", ftol=1e-14, xtol=1e-14, gtol=1e-14)
-    return free, ref
-
-
 @pytest.mark.parametrize("fixed", [{"phi0": 3.0}, {"phi0": 3.0, "D_offset": 20.0}])
 def test_fixed_parameters_equal_a_fit_of_the_reduced_model(laminar4, fixed):
     data, _ = laminar4
     cfg = start_config("laminar_flow", **TIGHT, **{
         "optimization.nlsq.anti_degeneracy": {"per_angle_mode": "individual"}})
     result = xpcsfit.fit(data, cfg, fixed=fixed)
-    free, ref = _reduced_reference(data, result, fixed)
+    free, ref = reduced_reference(data, result, fixed)
     np.testing.assert_allclose(result.chi_squared, 2 * ref.cost, rtol=1e-12)
     if len(fixed) == 2:
         # Without D_offset the reduced problem is well conditioned: both solvers, stopped at

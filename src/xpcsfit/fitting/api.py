@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -79,9 +80,12 @@ def fit(
         out, result = _compiled(plan, data, values, vector, callback)
     if is_traced(data) or isinstance(vector, jax.core.Tracer):
         return result
-    extra = {**device_extra(plan, cfg, data, out), "noise": noise,
-             "fixed_parameters": dict(zip(plan.fixed, np.asarray(values.fixed).tolist(),
-                                          strict=True))}
+    held = dict(zip(plan.fixed, np.asarray(values.fixed).tolist(), strict=True))
+    if plan.per_angle_mode == "constant":  # contrast and offset held at their start
+        n = 2 * plan.n_phi
+        held |= dict(zip(plan.space.full_names[:n], np.asarray(out.x0)[:n].tolist(),
+                         strict=True))
+    extra = {**device_extra(plan, cfg, data, out), "noise": noise, "fixed_parameters": held}
     notes += varpro_notes(extra["varpro"])
     for note in notes:
         warnings.warn(note, stacklevel=2)
@@ -89,18 +93,82 @@ def fit(
                        seconds=time.perf_counter() - start, x0=out.x0)
 
 
+HOMODYNE_DATA_KEYS = {"phi": "phi_angles_list", "g2": "c2_exp", "q": "wavevector_q_list"}
+"""homodyne's "direct" data-dict names → its loader names."""
+
+
 def fit_nlsq_jax(
     data: XPCSData | Mapping[str, Any],
-    config: FitConfig | Mapping[str, Any] | None = None,
-    **kwargs: Any,
+    config: Any = None,
+    initial_params: Mapping[str, float] | None = None,
+    per_angle_scaling: bool = True,
+    use_adapter: bool = False,
+    _skip_global_selection: bool = False,
+    *,
+    fixed: Mapping[str, float] | None = None,
+    callback: Callable | None = None,
 ) -> OptimizationResult:
-    """Drop-in for homodyne's `fit_nlsq_jax(data, config)`.
+    """Drop-in for homodyne's `fit_nlsq_jax(data, config, initial_params=None,
+    per_angle_scaling=True, use_adapter=False, _skip_global_selection=False)`.
 
-    `data` is the homodyne data dict (phi_angles_list, c2_exp, t1, t2, wavevector_q_list,
-    optional sigma) or an `XPCSData`; `config` the homodyne config dict or a `FitConfig`.
-    Extra keyword arguments go to `fit`.
+    - `data`: homodyne's data dict, in its loader form (phi_angles_list, c2_exp, t1, t2,
+      wavevector_q_list, optional sigma, L, dt) or its direct form (phi, g2, t1, t2, q), or
+      an `XPCSData`.
+    - `config`: homodyne's `ConfigManager` (any object whose `.config` is the config dict),
+      the config dict itself, or a `FitConfig`.
+    - `initial_params`: start values by name (homodyne's names and aliases, `contrast` /
+      `offset` for every angle, `contrast_3` / `offset_3` per angle in the file's angle
+      order, and an optional `per_angle_scaling: {contrast: […], offset: […]}` entry).
+    - `per_angle_scaling`: must be True, as in homodyne (False raises).
+    - `use_adapter`: accepted and recorded; xpcsfit has one solver path.
+    - `_skip_global_selection`: True skips multistart, as homodyne skips its global
+      selection (the screening of the start, part of every xpcsfit fit, still runs).
+
+    Returns the `OptimizationResult` with the fields homodyne's result saving reads
+    (parameters in homodyne's layout [contrast…, offset…, physical…], uncertainties,
+    covariance, chi_squared, reduced_chi_squared, convergence_status, iterations,
+    execution_time, device_info, recovery_actions, quality_flag, sigma_is_default,
+    nlsq_diagnostics, streaming_diagnostics, stratification_diagnostics).
     """
-    cfg = as_config(config)
+    if not per_angle_scaling:
+        raise ValueError("per_angle_scaling: False (one contrast and offset for all angles) "
+                         "was removed from homodyne and is refused here too; set "
+                         "optimization.nlsq.anti_degeneracy.per_angle_mode: averaged for it")
+    raw = getattr(config, "config", config)  # homodyne's ConfigManager keeps the dict here
+    if not isinstance(raw, FitConfig | Mapping | None):
+        raise ValueError(f"config: expected a ConfigManager, a dict or a FitConfig, got "
+                         f"{type(config).__name__}")
+    cfg = as_config(raw)
+    if _skip_global_selection and cfg.multistart.enable:
+        cfg = dataclasses.replace(cfg, multistart=dataclasses.replace(cfg.multistart,
+                                                                      enable=False))
+    init, cfg = _homodyne_start(initial_params, cfg)
     if isinstance(data, Mapping):
-        data = XPCSData.from_homodyne_dict(data, cfg)
-    return fit(data, cfg, **kwargs)
+        data = XPCSData.from_homodyne_dict(
+            {HOMODYNE_DATA_KEYS.get(k, k) if HOMODYNE_DATA_KEYS.get(k, k) not in data else k: v
+             for k, v in data.items()}, cfg)
+    result = fit(data, cfg, init, fixed=fixed, callback=callback)
+    result.nlsq_diagnostics.update(use_adapter=bool(use_adapter),
+                                   skip_global_selection=bool(_skip_global_selection))
+    return result
+
+
+def _homodyne_start(initial_params: Mapping[str, float] | None, cfg: FitConfig
+                    ) -> tuple[dict[str, float] | None, FitConfig]:
+    """homodyne's `initial_params` as `fit`'s init dict; its `per_angle_scaling` entry
+    becomes the config's per-angle start values."""
+    if initial_params is None:
+        return None, cfg
+    if not isinstance(initial_params, Mapping):
+        raise ValueError(f"initial_params: expected a dict name -> value, got "
+                         f"{type(initial_params).__name__}")
+    init = dict(initial_params)
+    scaling = init.pop("per_angle_scaling", None)
+    if scaling is not None:
+        if not isinstance(scaling, Mapping):
+            raise ValueError(f"initial_params['per_angle_scaling']: expected a dict, got "
+                             f"{scaling!r}")
+        section = {k: (list(np.asarray(v, dtype=float).ravel()) if v is not None else None)
+                   for k, v in scaling.items()}
+        cfg = cfg.replace(per_angle_scaling=section)
+    return init, cfg

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,8 +24,10 @@ from jaxtyping import Array, Float
 from ..data import XPCSData, validate_data
 from ..physics.parameters import ParameterSpace, canonical_name
 from .config import FitConfig
+from .config.keys import AD
 from .config.options import Defense, Multistart, Screening, Solver, Streaming
 from .defense.controller import should_activate
+from .held import held_values, per_angle_starts
 from .memory import select_strategy
 from .recovery import RECOVERY_STARTS
 
@@ -124,11 +127,20 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
         _check_geometry(cfg, data)
     space = ParameterSpace.create(cfg.analysis_mode, n_phi,
                                   bounds={k: (lo, hi) for k, lo, hi in cfg.parameters.bounds})
-    held = _fixed(space, {**dict(cfg.parameters.fixed), **dict(fixed or {})})
-    start = _start_overrides(space, cfg, init, held, notes)
+    held, scaling = held_values(space, cfg, init, fixed)
+    per_angle = cfg.per_angle.mode
+    if scaling:  # contrast and offset held for every angle: the constant per-angle map
+        if per_angle not in ("auto", "constant"):
+            raise ValueError(f"fixed: contrast and offset are held, which is per_angle_mode "
+                             f"constant, but {AD}.per_angle_mode is {per_angle!r}")
+        per_angle = "constant"
+    held_full = held + tuple((space.full_names[a + (space.n_phi if k == "offset" else 0)], v)
+                             for k, v in scaling.items() for a in range(space.n_phi))
+    order = tuple(getattr(data, "phi_order", None) or range(n_phi))
+    start = _start_overrides(space, cfg, init, held_full, notes,
+                             per_angle_starts(space, cfg, order), order)
     values = StartValues(jnp.asarray([v for _, v in start], dtype=jnp.float64),
                          jnp.asarray([v for _, v in held], dtype=jnp.float64))
-    per_angle = cfg.per_angle.mode
     if per_angle == "auto":  # the exact per-angle optimum (Fourier biased irregular angles)
         per_angle = "individual"
     plan_kw = dict(mode=cfg.analysis_mode, convention=cfg.convention, n_phi=n_phi, n_t=n_t,
@@ -177,30 +189,13 @@ def _check_geometry(cfg: FitConfig, data: XPCSData) -> None:
                              "so remove the key or make them agree")
 
 
-def _fixed(space: ParameterSpace, fixed: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-    out = {}
-    lower, upper = dict(zip(space.physical_names, space.physical_lower, strict=True)), dict(
-        zip(space.physical_names, space.physical_upper, strict=True))
-    for name, value in fixed.items():
-        key = canonical_name(name)
-        if key not in space.physical_names:
-            raise ValueError(f"fixed: {name!r} is not a physical parameter of {space.mode} "
-                             f"(one of {space.physical_names})")
-        v = float(value)
-        if not math.isfinite(v) or not lower[key] <= v <= upper[key]:
-            raise ValueError(f"fixed: {name} = {value!r} must be finite and within its bounds "
-                             f"[{lower[key]}, {upper[key]}]")
-        out[key] = v
-    if len(out) == space.n_physical:
-        raise ValueError("fixed: every physical parameter is fixed; nothing to fit")
-    return tuple(sorted(out.items()))
-
-
-def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, notes
+def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, notes,
+                     per_angle: Mapping[str, float], order: tuple[int, ...]
                      ) -> tuple[tuple[str, float], ...]:
-    """(full-layout name, value) start overrides from the config, `init` (dict) and the
-    fixed values; checked against the bounds (clip with a note, or raise)."""
-    overrides: dict[str, float] = {}
+    """(full-layout name, value) start overrides from the config (per-angle values, then
+    named values), `init` (dict) and the held values; checked against the bounds (clip
+    with a note, or raise)."""
+    overrides: dict[str, float] = dict(per_angle)
     items = [("initial_parameters.parameter_names", k, v) for k, v in cfg.parameters.initial]
     if isinstance(init, Mapping):
         items += [("init", k, v) for k, v in init.items()]
@@ -218,7 +213,8 @@ def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, not
             for a in range(space.n_phi):
                 overrides[space.full_names[start + a]] = v
             continue
-        key = name if name in space.full_names else space.canonical(name, field=field)
+        key = name if name in space.full_names else _indexed(name, order) or \
+            space.canonical(name, field=field)
         if key not in space.full_names:
             raise ValueError(f"{field}: {name!r} is not a parameter of {space.mode} "
                              f"(physical parameters: {space.physical_names})")
@@ -236,6 +232,18 @@ def _start_overrides(space: ParameterSpace, cfg: FitConfig, init: Any, held, not
             v = min(max(v, lower[name]), upper[name])
         out[name] = v
     return tuple(sorted(out.items()))
+
+
+def _indexed(name: str, order: tuple[int, ...]) -> str | None:
+    """homodyne's per-angle names contrast_3 / offset_3 (angle 3 in the file's order) →
+    contrast[a] / offset[a] (a: its place in ascending φ, ``order[a] == 3``)."""
+    match = re.fullmatch(r"(contrast|offset)_(\d+)", str(name))
+    if match is None:
+        return None
+    if int(match[2]) >= len(order):
+        raise ValueError(f"init: {name!r} names angle {match[2]} but the data have "
+                         f"{len(order)} angles")
+    return f"{match[1]}[{order.index(int(match[2]))}]"
 
 
 def _check_init_vector(space: ParameterSpace, init: Any) -> None:

@@ -212,7 +212,14 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
         parameter_names=plan.space.full_names, n_points=plan.n_points, n_free=int(fr.n_free),
         nfev=int(fr.nfev), initial_parameters=np.asarray(x0), warnings=tuple(notes),
         recovery_actions=info.recovery_actions, sigma_is_default=info.sigma_is_default,
-        quality_reasons=tuple(why), sigma_source=plan.sigma_source)
+        quality_reasons=tuple(why), sigma_source=plan.sigma_source,
+        nlsq_diagnostics=jsonable({
+            "solver": "xpcsfit trust-region reflective (Gram form)", "nfev": int(fr.nfev),
+            "njev": int(fr.njev), "status": int(fr.status), "attempts": records,
+            "screening": info.screening, "per_angle_check": info.per_angle_check,
+            "goodness_of_fit": info.goodness_of_fit, "quality_reasons": list(why)}),
+        streaming_diagnostics=info.streaming if plan.streamed else None,
+        stratification_diagnostics=info.stratification)
 
 
 def device_extra(plan: FitPlan, cfg, data, out: Outcome) -> dict[str, Any]:

@@ -88,6 +88,19 @@ class OptimizationResult:
     sigma_is_default: bool = False
     quality_reasons: tuple[str, ...] = ()
     sigma_source: str = "given"
+    nlsq_diagnostics: dict[str, Any] | None = None
+    streaming_diagnostics: dict[str, Any] | None = None
+    stratification_diagnostics: dict[str, Any] | None = None
+
+    @property
+    def analysis_mode(self) -> str:
+        """The model fitted (homodyne's result readers look for this attribute)."""
+        return str(self.device_info.get("analysis_mode", "unknown"))
+
+    @property
+    def optimization_time(self) -> float:
+        """Alias of `execution_time` [s] (homodyne's result readers)."""
+        return self.execution_time
 
     def value(self, name: str) -> float:
         """The fitted value of one parameter by full-layout name (e.g. "D0", "contrast[2]")."""

@@ -37,6 +37,7 @@ DEFAULTS = {
     "gamma_dot_t_offset": (0.0, -0.1, 0.1),
     "phi0": (0.0, -10.0, 10.0),
 }
+SCALING_NAMES = ("contrast", "offset")
 PER_ANGLE_MODES = ("individual", "fourier", "constant", "averaged", "auto", "varpro")
 
 
@@ -145,10 +146,17 @@ class ParameterSpace:
         `canonical_name`); ValueError naming `field` for a name this mode does not have,
         e.g. a laminar_flow parameter in a static_isotropic fit."""
         key = ALIASES.get(str(name), str(name))
-        if key not in self.physical_names and key not in ("contrast", "offset"):
+        if key not in self.physical_names and key not in SCALING_NAMES:
             raise ValueError(f"{field}: {name!r} is not a parameter of {self.mode}; its "
                              f"parameters are {(*self.physical_names, 'contrast', 'offset')}")
         return key
+
+    def bounds_of(self, name: str) -> tuple[float, float]:
+        """(lower, upper) of a canonical physical name, or of contrast / offset."""
+        if name in SCALING_NAMES:
+            return (self.contrast_bounds if name == "contrast" else self.offset_bounds)[1:]
+        i = self.physical_names.index(name)
+        return self.physical_lower[i], self.physical_upper[i]
 
     @property
     def n_physical(self) -> int:

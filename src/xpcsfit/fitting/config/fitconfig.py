@@ -37,11 +37,13 @@ SHORT_NAMES = {
     "screening": f"{NLSQ}.screening.enable", "estimate_sigma": f"{NLSQ}.estimate_sigma",
     "on_initial_violation": f"{NLSQ}.on_initial_violation",
     "bounds": "parameter_space.bounds", "fixed": "parameter_space.fixed",
+    "active": "initial_parameters.active_parameters",
     "q": "analyzer_parameters.scattering.wavevector_q",
     "L": "analyzer_parameters.geometry.stator_rotor_gap", "dt": "analyzer_parameters.dt",
 }
 """Keyword names of `FitConfig.create` / `FitConfig.replace` → key paths (plus `initial`,
-a mapping name → start value)."""
+a mapping name → start value, and `per_angle_scaling`, a mapping {contrast, offset} → one
+value or one per angle in the file's order)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,9 @@ class FitConfig:
             warnings.warn(unused_summary(unknown, unused), stacklevel=2)
         if warn and convention_unstated(config, leaves):
             warnings.warn(CONVENTION_NOTE, stacklevel=2)
+        if warn and f"{AD}.constant_scaling_threshold" in leaves and \
+                config.per_angle.mode == "auto" and config.analysis_mode == "laminar_flow":
+            warnings.warn(THRESHOLD_NOTE, stacklevel=2)
         return config
 
     @classmethod
@@ -120,6 +125,11 @@ class FitConfig:
     def replace(self, **options: Any) -> FitConfig:
         """A copy with keyword options changed, validated by the key table."""
         config = self
+        for name, value in (options.pop("per_angle_scaling", None) or {}).items():
+            path = f"initial_parameters.per_angle_scaling.{name}"
+            if path not in BY_PATH:
+                raise ValueError(f"per_angle_scaling: {name!r} is not contrast or offset")
+            config = _set(config, BY_PATH[path].fields[0], BY_PATH[path].parse(path, value))
         initial = options.pop("initial", None)
         if initial is not None:
             if not isinstance(initial, Mapping):
@@ -202,6 +212,13 @@ CONVENTION_NOTE = (
     "·∫γ̇); the homodyne package's code uses sinc⁴ with 1/π of that argument, so its γ̇0 "
     "differs on the same data (2.3× larger on one measured file). Set physics.convention: "
     "homodyne to reproduce homodyne's numbers, or paper to silence this note.")
+
+
+THRESHOLD_NOTE = (
+    "anti_degeneracy.constant_scaling_threshold: homodyne's per_angle_mode auto fits one "
+    "contrast and offset for all angles from this many angles on; xpcsfit's auto fits each "
+    "angle's own (the exact per-angle optimum). Set per_angle_mode: averaged for homodyne's "
+    "choice (xpcsfit then checks it against the per-angle optimum).")
 
 
 def convention_unstated(config: FitConfig, leaves: Mapping[str, Any]) -> bool:

@@ -85,7 +85,16 @@ KEYS: tuple[Key, ...] = (
     _k("parameter_space.bounds", "parameters.bounds", p.bounds_list,
        "[{name, min, max}, …] for physical parameters and contrast / offset"),
     _k("parameter_space.fixed", "parameters.fixed", p.fixed_values,
-       "{name: value}: hold these physical parameters at a value"),
+       "{name: value}: hold these parameters at a value (contrast and offset together: "
+       "one value for every angle, per_angle_mode constant)"),
+    _k("initial_parameters.fixed_parameters", "parameters.fixed_homodyne",
+       p.optional(p.fixed_values), "homodyne's form of parameter_space.fixed (merged with it)"),
+    _k("initial_parameters.active_parameters", "parameters.active", p.optional(p.names),
+       "physical parameters fitted (null: all); the others are held at their start value"),
+    _k("initial_parameters.per_angle_scaling.contrast", "parameters.contrast_start",
+       p.optional(p.per_angle_values), "start contrast: one value or one per angle (file order)"),
+    _k("initial_parameters.per_angle_scaling.offset", "parameters.offset_start",
+       p.optional(p.per_angle_values), "start offset: one value or one per angle (file order)"),
     _k(f"{NLSQ}.on_initial_violation", "parameters.on_initial_violation",
        p.choice("clip", "error"), "clip | error: start values outside the bounds"),
     # -- solver
@@ -98,6 +107,8 @@ KEYS: tuple[Key, ...] = (
        "alias of max_nfev"),
     _k(f"{NLSQ}.max_nfev", "solver.max_nfev", p.optional(_count),
        "evaluation budget of one solve (default 100 × free parameters)"),
+    _k(f"{NLSQ}.x_scale_map", "solver.x_scale", p.x_scale_map,
+       "homodyne's {name: scale} form of x_scale (x_scale wins when both are given)"),
     _k(f"{NLSQ}.x_scale", "solver.x_scale", p.x_scale,
        "jac | a number | a list (full layout) | {name: scale}: the solver's variable scaling"),
     _k(f"{NLSQ}.loss", "solver.loss", p.choice(*LOSSES),
@@ -189,9 +200,27 @@ KEYS: tuple[Key, ...] = (
     *(_k(f"optimization.stratification.{name}", None, p.anything,
          "homodyne's angle stratification; xpcsfit's chunks of (t1, t2) pairs hold every "
          "angle equally by construction", "unused")
-      for name in ("enabled", "target_chunk_size", "max_imbalance_ratio",
-                   "force_sequential_fallback", "check_memory_safety", "use_index_based",
-                   "collect_diagnostics", "log_diagnostics")),
+      for name in ("target_chunk_size", "max_imbalance_ratio", "check_memory_safety",
+                   "use_index_based", "collect_diagnostics", "log_diagnostics")),
+    # -- homodyne keys that change homodyne's answer in ways xpcsfit does not implement:
+    #    accepted where they do nothing, refused otherwise (never dropped quietly)
+    *(_k(path, None, p.inert_only(*inert, why=why), why, "unused")
+      for path, inert, why in (
+          ("optimization.stratification.enabled", ("auto", True),
+           "false sends homodyne's large fits past its per-angle handling; xpcsfit fits "
+           "every point with every angle's own contrast and offset"),
+          ("optimization.stratification.force_sequential_fallback", (False,),
+           "xpcsfit has no per-angle sequential fit to combine; it fits all angles jointly"),
+          ("quality_control.enabled", (False,),
+           "homodyne's quality control repairs c2 before fitting; xpcsfit fits the data as "
+           "given and refuses non-finite values"),
+          (f"{NLSQ}.cmaes.enable", (False,),
+           "xpcsfit has no CMA-ES; its screening and multi_start cover the global search"),
+          (f"{NLSQ}.multi_start.sampling_strategy", ("latin_hypercube", "lhs"),
+           "xpcsfit's multistart samples a Latin hypercube"))),
+    _k(f"{AD}.constant_scaling_threshold", None, p.anything,
+       "homodyne's auto switch to one shared contrast/offset above this many angles; "
+       "xpcsfit's auto fits each angle's own at any count", "unused"),
     # -- data (read by xpcsfit.io)
     _k("experimental_data.data_folder_path", "data.data_folder_path", p.text,
        "folder of the data file (relative to the config file)", "data"),

@@ -29,12 +29,20 @@ class Geometry:
 @frozen
 class Parameters:
     """Start values (names with values; a None value keeps the default), bounds
-    ((name, lower, upper), …), fixed parameters ((name, value), …)."""
+    ((name, lower, upper), …), fixed parameters ((name, value), …) from
+    `parameter_space.fixed` and from homodyne's `initial_parameters.fixed_parameters`,
+    homodyne's `active_parameters` (None: all; the others are held at their start value)
+    and per-angle start values of contrast / offset (one value, or one per angle in the
+    data's angle order)."""
 
     names: tuple[str, ...] | None = None
     values: tuple[float | None, ...] | None = None
     bounds: tuple[tuple[str, float, float], ...] = ()
     fixed: tuple[tuple[str, float], ...] = ()
+    fixed_homodyne: tuple[tuple[str, float], ...] = ()
+    active: tuple[str, ...] | None = None
+    contrast_start: tuple[float, ...] | None = None
+    offset_start: tuple[float, ...] | None = None
     on_initial_violation: str = "clip"
 
     def __post_init__(self):
@@ -43,6 +51,17 @@ class Parameters:
         if self.values is not None and len(self.values) != len(self.names):
             raise ValueError(f"initial_parameters.values: {len(self.values)} values for "
                              f"{len(self.names)} parameter_names")
+
+    @property
+    def all_fixed(self) -> dict[str, float]:
+        """Fixed values of both keys; a name given in both with different values raises."""
+        out = dict(self.fixed)
+        for name, value in self.fixed_homodyne or ():
+            if name in out and out[name] != value:
+                raise ValueError(f"initial_parameters.fixed_parameters: {name} = {value!r} "
+                                 f"but parameter_space.fixed gives {out[name]!r}")
+            out[name] = value
+        return out
 
     @property
     def initial(self) -> tuple[tuple[str, float], ...]:

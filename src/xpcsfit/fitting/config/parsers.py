@@ -109,6 +109,29 @@ def x_scale(key: str, value: Any) -> Any:
     return positive(key, value)
 
 
+def x_scale_map(key: str, value: Any) -> Any:
+    """homodyne's x_scale_map: null or {} (the solver's own "jac" scaling) or name → scale."""
+    if value is None or (isinstance(value, Mapping) and not value):
+        return "jac"
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key}: expected a mapping name -> scale, got {value!r}")
+    return x_scale(key, value)
+
+
+def inert_only(*inert: Any, why: str) -> Parser:
+    """A homodyne key that changes homodyne's answer in a way xpcsfit does not implement:
+    accepted at the values where it does nothing (`inert`), refused otherwise."""
+
+    def parse(key: str, value: Any) -> Any:
+        if not any(value == v and type(value) is type(v) for v in inert):
+            shown = " or ".join(repr(v) for v in inert)
+            raise ValueError(f"{key}: {value!r} is not supported: {why}. Remove the key or "
+                             f"set it to {shown}")
+        return value
+
+    return parse
+
+
 def names(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{key}: expected a list of parameter names, got {value!r}")
@@ -154,6 +177,14 @@ def fixed_values(key: str, value: Any) -> tuple[tuple[str, float], ...]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{key}: expected a mapping name -> value, got {value!r}")
     return tuple(sorted((str(k), number()(f"{key}.{k}", v)) for k, v in value.items()))
+
+
+def per_angle_values(key: str, value: Any) -> tuple[float, ...]:
+    """A number or a non-empty list of finite numbers."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError(f"{key}: expected a number or a non-empty list, got {value!r}")
+    return tuple(number()(f"{key}[{i}]", v) for i, v in enumerate(items))
 
 
 def phi_ranges(key: str, spec: Any) -> tuple[tuple[float, float], ...]:
