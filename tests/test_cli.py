@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import re
 
 import numpy as np
@@ -54,6 +55,25 @@ def test_simulate_then_fit_end_to_end(simulated, tmp_path, capsys):
     report = json.loads((out / "fit_report.json").read_text())
     assert report["result"]["chi_squared"] == p["chi_squared"]
     assert report["dataset"]["layout"] == "aps_u" and report["dataset"]["q"] == 0.005
+
+
+def test_verbose_logs_and_quiet_prints_only_problems(simulated, tmp_path, capsys):
+    cfg = str(simulated / "config.yaml")
+    assert main(["fit", "--verbose", "--config", cfg, "--output-dir", str(tmp_path / "v"),
+                 "--no-plots"]) == 0
+    loud = capsys.readouterr()
+    assert "reduced χ²" in loud.out
+    assert re.search(r"xpcsfit: INFO: xpcsfit\.fitting\.api: plan: ", loud.err), loud.err
+    assert main(["fit", "-q", "--config", cfg, "--output-dir", str(tmp_path / "q"),
+                 "--no-plots"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and "INFO" not in quiet.err
+    assert (tmp_path / "q" / "parameters.json").stat().st_size > 0  # the results are written
+    assert not logging.getLogger("xpcsfit").handlers  # the CLI leaves no handler behind
+    assert main(["config", "-q"]) == 0 and "analysis_mode:" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "-q", "-v", "--config", cfg])
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 
 def _edit(src, dst, old, new):
@@ -123,3 +143,7 @@ def test_progress_lines(monkeypatch):
     assert len(lines) == 3  # nothing before 1 s
     assert re.match(r"\s+iteration\s+3\s+cost 2\.500000e\+01\s+step 1\.00e-01\s+2\.0 s\s+"
                     r"ETA ≤ 3 s", lines[-1]), lines[-1]  # 6 iterations left at 0.5 s each
+    for k in (0, 1, 0, 1):  # two more solves (a defense layer's block solves) restart at 0
+        progress(k, 10.0, 0.1, 1.0)
+    lines = stream.getvalue().splitlines()
+    assert "solve 2 iteration    1" in lines[-3] and "solve 3 iteration    1" in lines[-1]

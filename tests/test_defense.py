@@ -197,8 +197,12 @@ def test_all_layers_recover_truth_and_do_no_harm():
                                  "gamma_dot_t_offset", "phi0"], "values": list(truth * 1.5)}
     plain = xpcsfit.fit(data, {"initial_parameters": start, "optimization": {"nlsq": {
         "anti_degeneracy": {"per_angle_mode": "individual", "enable": False}}}})
+    calls = []  # the progress callback is called inside the layers' block solves too
     defended = xpcsfit.fit(data, {"initial_parameters": start, "optimization": {"nlsq": {
-        "anti_degeneracy": ALL_LAYERS}}})
+        "anti_degeneracy": ALL_LAYERS}}}, callback=lambda *a: calls.append(int(a[0])))
+    restarts = sum(b < a for a, b in zip(calls, calls[1:], strict=False))
+    rounds = defended.device_info["defense"]["layers"]["hierarchical"]
+    assert restarts >= 2, (restarts, rounds)
     layers = defended.device_info["defense"]["layers"]
     assert defended.device_info["defense"]["active"] and not plain.device_info["defense"]["active"]
     assert {"hierarchical", "regularization", "shear_weighting", "gradient_monitoring"} <= set(layers)

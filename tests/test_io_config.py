@@ -4,6 +4,7 @@ import copy
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 yaml = pytest.importorskip("yaml")
@@ -146,3 +147,20 @@ def test_core_import_does_not_load_optional_modules():
             "bad = [m for m in ('h5py', 'yaml', 'matplotlib') if m in sys.modules]; "
             "assert core and not bad, (core, bad)")
     subprocess.run([sys.executable, "-c", code], check=True)
+    # `import xpcsfit` alone makes xpcsfit.io reachable (imported on first attribute use).
+    subprocess.run([sys.executable, "-c", "import xpcsfit; assert callable("
+                    "xpcsfit.io.load_config) and callable(xpcsfit.io.plot_results)"], check=True)
+
+
+def test_generated_configs_show_round_numbers(tmp_path):
+    """Start values computed as truth × 1.5 print as 0.9, not 0.8999999999999999, and read
+    back to within one rounding of the computed float."""
+    computed = {"alpha": 0.6 * 1.5, "gamma_dot_t0": 2e-4 * 1.5, "beta": 0.4 * 1.5}
+    text = config_template("laminar_flow", values={"initial": computed})
+    assert "0.8999999999999999" not in text and "0.00030000000000000003" not in text
+    assert "0.9" in text and "0.0003" in text
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    back = dict(load_config(path).fit.parameters.initial)
+    for name, value in computed.items():
+        assert abs(back[name] - value) <= 4 * np.finfo(float).eps * abs(value)

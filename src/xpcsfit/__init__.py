@@ -21,6 +21,16 @@ from .solvers.least_squares import least_squares  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """`xpcsfit.io` (files, configs, figures) is imported on first use, so `import xpcsfit`
+    stays free of file-format code while `xpcsfit.io.load_config(…)` works directly."""
+    if name == "io":
+        import importlib
+
+        return importlib.import_module(".io", __name__)
+    raise AttributeError(f"module 'xpcsfit' has no attribute {name!r}")
+
 __all__ = [
     "FitConfig",
     "OptimizationResult",
@@ -31,6 +41,7 @@ __all__ = [
     "fit_nlsq_jax",
     "fit_nlsq_multistart",
     "g2_model",
+    "io",
     "least_squares",
     "select_strategy",
     "simulate",

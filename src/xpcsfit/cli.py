@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import logging
 import os
 import signal
 import sys
@@ -61,10 +62,26 @@ def _echo(*parts: Any, stream: TextIO | None = None) -> None:
     print(*parts, file=stream or sys.stdout, flush=True)
 
 
+def _logging(verbosity: int) -> logging.Handler | None:
+    """--verbose: the `xpcsfit` logger at INFO (-vv: DEBUG) on stderr for this command.
+    Without it the logging setup is Python's default (warnings only)."""
+    if not verbosity:
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("xpcsfit: %(levelname)s: %(name)s: %(message)s"))
+    logger = logging.getLogger("xpcsfit")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    return handler
+
+
 class Progress:
     """Per-iteration progress on `stream` once a fit has run for `delay` seconds: iteration,
     cost, step, elapsed time and, when the iteration limit is known, an upper bound on the
-    time left. Call it as the fit's callback."""
+    time left. Call it as the fit's callback. A fit runs several solves (recovery and
+    screened attempts, the defense layers' block solves, the final solve); each restarts
+    its iteration count, and the line then names the solve ("solve 4"), so long layered
+    fits show where they are."""
 
     def __init__(self, stream: TextIO, max_iterations: int | None = None, delay: float = 1.0,
                  interval: float = 0.2):
@@ -74,6 +91,7 @@ class Progress:
         self.t0 = time.perf_counter()
         self.last, self.shown = 0.0, False
         self.first: tuple[int, float] | None = None
+        self.solves, self.previous = 1, -1
 
     def __call__(self, *args: Any) -> None:
         phase = ""
@@ -82,6 +100,9 @@ class Progress:
         iteration, cost = int(args[0]), float(args[1])
         step = f"  step {float(args[2]):.2e}" if len(args) > 2 else ""
         now = time.perf_counter()
+        if iteration < self.previous:
+            self.solves += 1  # a new solve restarted the count
+        self.previous = iteration
         if self.first is None or iteration < self.first[0]:
             self.first = (iteration, now)  # rate from here on: compilation excluded
         elapsed = now - self.t0
@@ -93,7 +114,8 @@ class Progress:
         if self.max_iterations and not phase and done > 0:
             rate = (now - self.first[1]) / done
             eta = f"  ETA ≤ {max(self.max_iterations - iteration - 1, 0) * rate:.0f} s"
-        line = f"  {phase}iteration {iteration:4d}  cost {cost:.6e}{step}  {elapsed:6.1f} s{eta}"
+        solve = f"solve {self.solves} " if self.solves > 1 else ""
+        line = f"  {phase}{solve}iteration {iteration:4d}  cost {cost:.6e}{step}  {elapsed:6.1f} s{eta}"
         self.stream.write(("\r" + line.ljust(88)) if self.tty else line + "\n")
         self.stream.flush()
 
@@ -150,7 +172,7 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
           f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
           f"{dataset['end_frame']}, {data.n_phi} angles × {data.n_t}² = {data.n_points:,} points")
     interrupt.check()
-    progress = Progress(sys.stderr, loaded.fit.solver.max_nfev)
+    progress = Progress(sys.stderr, loaded.fit.solver.max_nfev) if not args.quiet else None
     if args.multistart:
         _echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
               f"starts …")
@@ -158,7 +180,8 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     else:
         _echo(f"fitting {loaded.fit.analysis_mode} (the first fit of a shape compiles) …")
         result = xpcsfit.fit(data, loaded.fit, callback=progress)
-    progress.finish()
+    if progress is not None:
+        progress.finish()
     interrupt.check()  # an interrupt swallowed inside the fit still stops here
     for line in summary_lines(result):
         _echo(line)
@@ -264,8 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpcsfit", description="Fit the homodyne two-time XPCS correlation model.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"xpcsfit {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    talk = common.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="count", default=0,
+                      help="log what the library does (-vv: debug detail) on stderr")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="print only warnings and errors (the results go to the files)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("fit", help="fit the data a YAML config describes and write results",
+    p = sub.add_parser("fit", parents=[common],
+                       help="fit the data a YAML config describes and write results",
                        description="Fit the data a YAML config describes and write results "
                        "(all at once, with manifest.json; figures of an earlier run in the "
                        "output folder are removed).", epilog=EXIT_CODES,
@@ -277,18 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convention", choices=CONVENTIONS, help="override physics.convention")
     p.add_argument("--multistart", type=int, metavar="N", help="fit from N Latin-hypercube starts")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures")
-    p = sub.add_parser("simulate", help="write simulated data (APS-U HDF5) and a matching config")
+    p = sub.add_parser("simulate", parents=[common],
+                       help="write simulated data (APS-U HDF5) and a matching config")
     p.add_argument("--output-dir", default="xpcsfit-simulated")
     p.add_argument("--mode", choices=MODES, default="laminar_flow")
     p.add_argument("--n-phi", type=int, default=23, help="number of angles")
     p.add_argument("--n-t", type=int, default=200, help="number of frames")
     p.add_argument("--noise", type=float, help="noise standard deviation (default 0.01)")
     p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("config", help="write a commented config template")
+    p = sub.add_parser("config", parents=[common], help="write a commented config template")
     p.add_argument("--mode", choices=MODES, default="laminar_flow")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p = sub.add_parser("demo", help="simulate, load, fit and plot a laminar-flow dataset")
+    p = sub.add_parser("demo", parents=[common],
+                       help="simulate, load, fit and plot a laminar-flow dataset")
     p.add_argument("--output-dir", default="xpcsfit-demo")
     p.add_argument("--no-plots", action="store_true")
     return parser
@@ -296,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"fit": _cmd_fit, "simulate": _cmd_simulate, "config": _cmd_config,
             "demo": _cmd_demo}
+
+
+@contextlib.contextmanager
+def _talk(args: argparse.Namespace):
+    """--quiet: this command's reports on stdout are dropped (warnings and errors go to
+    stderr as always); a template asked for on stdout is still written."""
+    to_stdout = args.command == "config" and args.output in (None, "-")
+    if not args.quiet or to_stdout:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -323,9 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread
         previous = None
     try:
-        with warnings.catch_warnings():
+        handler = _logging(args.verbose)
+        with warnings.catch_warnings(), _talk(args):
             warnings.showwarning = _show_warning
-            code = COMMANDS[args.command](args, interrupt)
+            try:
+                code = COMMANDS[args.command](args, interrupt)
+            finally:
+                if handler is not None:
+                    logger = logging.getLogger("xpcsfit")
+                    logger.removeHandler(handler)
+                    logger.setLevel(logging.NOTSET)
         interrupt.check()
         return code
     except KeyboardInterrupt:

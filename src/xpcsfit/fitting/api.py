@@ -73,6 +73,11 @@ def fit(
     plan, notes, values = make_plan(cfg, data, init, fixed, sigma_source=source,
                                     noise_rel_se=rel_se)
     vector = None if init is None or isinstance(init, Mapping) else init
+    logger.info("plan: %s, %d angles × %d² frames (%d points), per-angle %s, strategy %s, "
+                "screening %s, defense layers %s, %d free parameters", plan.mode, plan.n_phi,
+                plan.n_t, plan.n_points, plan.per_angle_mode, plan.strategy,
+                "on" if plan.screening_active else "off",
+                "on" if plan.defense_active else "off", plan.n_free)
     if plan.streamed:
         out = run(plan, data, values, vector, callback)
         result = summarize(plan, out)
@@ -89,8 +94,12 @@ def fit(
     notes += varpro_notes(extra["varpro"])
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    return host_result(plan, out, result, extra=extra, notes=notes,
-                       seconds=time.perf_counter() - start, x0=out.x0)
+    final = host_result(plan, out, result, extra=extra, notes=notes,
+                        seconds=time.perf_counter() - start, x0=out.x0)
+    logger.info("fit: χ² = %.6g (reduced %.4g), %s, quality %s, %d evaluations, %.2f s",
+                final.chi_squared, final.reduced_chi_squared, final.convergence_status,
+                final.quality_flag, final.nfev, final.execution_time)
+    return final
 
 
 HOMODYNE_DATA_KEYS = {"phi": "phi_angles_list", "g2": "c2_exp", "q": "wavevector_q_list"}

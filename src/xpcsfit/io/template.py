@@ -15,11 +15,12 @@ UNITS = {"D0": "Å²/s", "alpha": "-", "D_offset": "Å²/s", "gamma_dot_t0": "1/
 
 def _y(value: Any) -> str:
     """A YAML flow scalar or list (JSON is valid YAML; floats keep a '.' so YAML 1.1
-    readers such as PyYAML see numbers, not strings, in 1.0e-06)."""
+    readers such as PyYAML see numbers, not strings, in 1.0e-06). Floats are written to 15
+    significant digits, so arithmetic noise (0.8999999999999999) shows as 0.9."""
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_y(x) for x in value) + "]"
     if isinstance(value, float):
-        mantissa, _, exponent = repr(value).partition("e")
+        mantissa, _, exponent = repr(float(f"{value:.15g}")).partition("e")
         if exponent and "." not in mantissa:
             mantissa += ".0"
         return mantissa + (f"e{exponent}" if exponent else "")

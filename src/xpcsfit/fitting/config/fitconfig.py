@@ -112,8 +112,8 @@ class FitConfig:
             warnings.warn(unused_summary(unknown, unused), stacklevel=2)
         if warn and convention_unstated(config, leaves):
             warnings.warn(CONVENTION_NOTE, stacklevel=2)
-        if warn and f"{AD}.constant_scaling_threshold" in leaves and \
-                config.per_angle.mode == "auto" and config.analysis_mode == "laminar_flow":
+        if warn and f"{AD}.constant_scaling_threshold" in leaves and (
+                config.per_angle.mode, config.analysis_mode) == ("auto", "laminar_flow"):
             warnings.warn(THRESHOLD_NOTE, stacklevel=2)
         return config
 
