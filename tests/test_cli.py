@@ -37,8 +37,11 @@ def test_simulate_then_fit_end_to_end(simulated, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "q = 0.005 Å⁻¹" in stdout and "reduced χ²" in stdout
     for name in ("parameters.json", "fit_report.json", "fitted_data.npz", "parameters.png",
-                 "c2_cuts.png", "c2_heatmap_phi00.png", "c2_heatmap_phi02.png"):
+                 "c2_cuts.png", "c2_heatmap_phi00.png", "c2_heatmap_phi02.png",
+                 "c2_heatmaps.pdf"):
         assert (out / name).stat().st_size > 0, name
+    pdf = (out / "c2_heatmaps.pdf").read_bytes()  # one page per angle
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 3
     truth = json.loads((simulated / "truth.json").read_text())
     p = json.loads((out / "parameters.json").read_text())
     for name, value in truth["physical"].items():

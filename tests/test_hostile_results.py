@@ -70,9 +70,11 @@ def test_refit_with_fewer_angles_removes_stale_figures(tmp_path):
     p = complete_run(out, {"notes.txt"})
     assert p["parameters"]["D0"]["value"] == 2001.0
     assert not list(out.glob("*.png"))  # figures of the earlier fit are gone with it
+    assert not (out / "c2_heatmaps.pdf").exists()
     figures = plot_results(out)
     assert sorted(f.name for f in figures) == ["c2_cuts.png", "c2_heatmap_phi00.png",
-                                               "c2_heatmap_phi01.png", "parameters.png"]
+                                               "c2_heatmap_phi01.png", "c2_heatmaps.pdf",
+                                               "parameters.png"]
     complete_run(out, {"notes.txt"})  # figures added to the manifest
     assert (out / "notes.txt").read_text() == "mine"
 
@@ -183,3 +185,31 @@ def test_atomic_text_write_keeps_the_old_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         atomic.write_file_atomic(path, fail)
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_plots_keep_a_backend_already_chosen(tmp_path):
+    """In Jupyter pyplot is already set up (inline backend): plot_results must not switch
+    it to Agg. Checked in a subprocess with a non-Agg backend chosen first."""
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+
+    out = tmp_path / "res"
+    _write(out, n_phi=2)
+    code = ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt; "
+            "from xpcsfit.io.plots import plot_results; import sys; "
+            f"paths = plot_results({str(out)!r}); "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "assert len(paths) == 5, paths")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("value", "error", "shown"), [
+    (3412.3, 447.3, ("3412", "447")), (0.5551, 0.05103, ("0.555", "0.051")),
+    (2.034e-4, 9.958e-6, ("2.034e-04", "0.100e-04")), (6.664e-6, 1e-5, ("7e-06", "10e-06")),
+    (1.0, float("inf"), ("1", "inf")), (0.0, 0.02, ("0.000", "0.020"))])
+def test_parameter_table_rounds_values_to_their_error(value, error, shown):
+    pytest.importorskip("matplotlib")
+    from xpcsfit.io.plots import value_and_error
+
+    assert value_and_error(value, error) == shown

@@ -1,10 +1,13 @@
 """Figures of a fit from its result files (fitted_data.npz, parameters.json): per-angle
-experimental / fit / residual heatmaps, cuts at fixed t1, and a parameter table."""
+experimental / fit / residual heatmaps (one PNG per angle and all angles in one multi-page
+PDF), cuts at fixed t1, and a parameter table."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,11 @@ _LABELS = {"D0": "D₀", "alpha": "α", "D_offset": "D_offset", "gamma_dot_t0": 
 
 
 def _pyplot():
+    """pyplot for drawing files. A backend already chosen (pyplot imported, e.g. Jupyter's
+    inline backend, or MPLBACKEND set) is left alone; otherwise Agg, which needs no display."""
     matplotlib = require("matplotlib")
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
@@ -34,9 +40,14 @@ def _pyplot():
 
 
 def _heatmaps(plt, out: Path, d: dict[str, np.ndarray]) -> list[Path]:
-    """One figure per angle: experimental and fit on a shared colour scale, and the residual
-    in units of σ (blank on the unfitted diagonal). One figure is reused (data swapped in), which keeps 20+ angles quick."""
+    """One figure per angle, as PNG and as a page of c2_heatmaps.pdf: experimental and fit
+    on a shared colour scale set by the fitted (off-diagonal) points, and the residual in
+    units of σ; the unfitted diagonal is blank. One figure is reused (data swapped in),
+    which keeps 20+ angles quick."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
     t, phi = d["t"], d["phi"]
+    q = f"q = {float(d['q']):.4g} Å⁻¹, " if "q" in d else ""
     off = ~np.eye(t.size, dtype=bool)
     extent = (t[0], t[-1], t[0], t[-1])
     sigma = np.broadcast_to(d["sigma"], d["c2_exp"].shape)
@@ -58,8 +69,11 @@ def _heatmaps(plt, out: Path, d: dict[str, np.ndarray]) -> list[Path]:
             fig.colorbar(images[2], cax=fig.add_subplot(grid[0, 5]), label="(c₂ − fit)/σ")]
     heading = fig.suptitle("")
     paths = []
+    pdf_path = out / "c2_heatmaps.pdf"
+    pdf = PdfPages(pdf_path, metadata={"Title": "xpcsfit c2 heatmaps"})
     for a in range(phi.size):
-        exp, fit = d["c2_exp"][a], d["c2_fit"][a]
+        exp = np.where(off, d["c2_exp"][a], np.nan)  # the diagonal is not fitted
+        fit = np.where(off, d["c2_fit"][a], np.nan)
         z = np.where(off, d["residuals"][a] / sigma[a], np.nan)  # diagonal: not fitted
         lo, hi = np.percentile(np.concatenate([exp[off], fit[off]]), [0.5, 99.5])
         zmax = max(3.0, float(np.percentile(np.abs(z[off]), 99.5)))
@@ -69,12 +83,14 @@ def _heatmaps(plt, out: Path, d: dict[str, np.ndarray]) -> list[Path]:
             image.set_clim(*lim)
         for bar, image in zip(bars, images[1:], strict=True):
             bar.update_normal(image)
-        heading.set_text(f"φ = {phi[a]:.1f}°  (angle {a + 1} of {phi.size})")
+        heading.set_text(f"{q}φ = {phi[a]:.1f}°  (angle {a + 1} of {phi.size})")
         path = out / f"c2_heatmap_phi{a:02d}.png"
         fig.savefig(path, dpi=DPI)
+        pdf.savefig(fig)
         paths.append(path)
+    pdf.close()
     plt.close(fig)
-    return paths
+    return [*paths, pdf_path]
 
 
 def _cuts(plt, out: Path, d: dict[str, np.ndarray], n_angles: int = 4) -> Path:
@@ -107,9 +123,24 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.4g}"
 
 
+def value_and_error(value: float | None, error: float | None) -> tuple[str, str]:
+    """A value and its standard error to the error's first two significant digits, in
+    fixed notation for 1e-3 ≤ |value| < 1e5 and with one shared exponent otherwise."""
+    if value is None or error is None or not np.isfinite(error) or error <= 0:
+        return _fmt(value), _fmt(error)
+    decimals = 1 - int(np.floor(np.log10(error)))
+    if (value == 0 or 1e-3 <= abs(value) < 1e5) and decimals <= 6:
+        d = max(decimals, 0)
+        return f"{value:.{d}f}", f"{error:.{d}f}"
+    exp = int(np.floor(np.log10(abs(value))))
+    m, me = value / 10.0**exp, error / 10.0**exp
+    d = max(0, 1 - int(np.floor(np.log10(me))))
+    return f"{m:.{d}f}e{exp:+03d}", f"{me:.{d}f}e{exp:+03d}"
+
+
 def _table(plt, out: Path, p: dict[str, Any]) -> Path:
     params = p["parameters"]
-    rows = [[_LABELS.get(n, n), UNITS.get(n, "-"), _fmt(v["value"]), _fmt(v["uncertainty"])]
+    rows = [[_LABELS.get(n, n), UNITS.get(n, "-"), *value_and_error(v["value"], v["uncertainty"])]
             for n, v in params.items() if not n.startswith(("contrast[", "offset["))]
     for kind in ("contrast", "offset"):
         vals = [v["value"] for n, v in params.items() if n.startswith(kind + "[")]
@@ -152,8 +183,9 @@ def draw_figures(src: Path, dest: Path) -> list[Path]:
 
 
 def plot_results(out_dir: str | Path) -> list[Path]:
-    """Draw the figures of the fit whose result files are in `out_dir`; returns the PNG paths
-    (c2_heatmap_phiNN.png per angle, c2_cuts.png, parameters.png).
+    """Draw the figures of the fit whose result files are in `out_dir`; returns their paths
+    (c2_heatmap_phiNN.png per angle, c2_heatmaps.pdf with every angle, c2_cuts.png,
+    parameters.png). In Jupyter the notebook's backend is kept (see `_pyplot`).
 
     The figures appear together (staged, then renamed into place, see `xpcsfit.io.atomic`),
     figures of an earlier fit that this one does not redraw are removed, and they are added

@@ -25,7 +25,7 @@ from .paths import prepare_output_dir
 logger = logging.getLogger(__name__)
 
 PARAMETERS, REPORT, FITTED = "parameters.json", "fit_report.json", "fitted_data.npz"
-FIGURE_RE = re.compile(r"c2_heatmap_phi\d+\.png|c2_cuts\.png|parameters\.png")
+FIGURE_RE = re.compile(r"c2_heatmap_phi\d+\.png|c2_heatmaps\.pdf|c2_cuts\.png|parameters\.png")
 """Names of the figures of `xpcsfit.io.plots`."""
 _PACKAGES = ("xpcsfit", "jax", "jaxlib", "numpy", "optax", "equinox", "h5py", "pyyaml",
              "matplotlib")
@@ -121,7 +121,7 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     texts = {PARAMETERS: json.dumps(summary, indent=2), REPORT: json.dumps(report, indent=2)}
     with staging(out) as stage:
         np.savez(stage / FITTED, phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
-                 c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma)
+                 c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma, q=float(data.q))
         for name, text in texts.items():
             (stage / name).write_text(text, encoding="utf-8")
         moved = commit(stage, out, _is_result_file)
