@@ -164,3 +164,16 @@ def test_generated_configs_show_round_numbers(tmp_path):
     back = dict(load_config(path).fit.parameters.initial)
     for name, value in computed.items():
         assert abs(back[name] - value) <= 4 * np.finfo(float).eps * abs(value)
+
+
+def test_template_commented_options_are_valid_when_uncommented(tmp_path):
+    text = config_template("laminar_flow")
+    for option in ("per_angle_scaling", "active_parameters", "fixed", "loss", "f_scale"):
+        assert f"# {option}: " in text, option
+        text = text.replace(f"# {option}: ", f"{option}: ")
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    fit = load_config(path).fit
+    assert fit.parameters.all_fixed == {"phi0": 0.0}
+    assert fit.parameters.active == ("D0", "alpha", "D_offset")
+    assert fit.parameters.contrast_start == (0.3,) and fit.solver.loss == "soft_l1"

@@ -251,6 +251,22 @@ def _standard_errors(res):
     return SIGMA * np.sqrt(np.diag(np.asarray(cov)))
 
 
+@pytest.mark.parametrize("loss", ["soft_l1", "huber", "cauchy", "arctan"])
+def test_robust_curvature_is_scipys_rescaled_gram(loss):
+    """README "Covariance under a robust loss": the covariance is built from JᵀWJ, the
+    Gram matrix of scipy's rescaled Jacobian (`res.jac` of least_squares) at the answer,
+    and scaled by s² = 2·cost/(m − p) with the robust cost."""
+    k = 3
+    res, ref = ours(k, loss), reference(k, loss)
+    gram = ref.jac.T @ ref.jac
+    np.testing.assert_allclose(np.asarray(res.jtj), gram, rtol=1e-6,
+                               atol=1e-9 * np.max(np.abs(gram)))
+    m, p = ref.fun.size, ref.x.size
+    cov, _ = _covariance(res.jtj, res.cost, m, res.active_mask)
+    expected = 2.0 * ref.cost / (m - p) * np.linalg.inv(gram)
+    np.testing.assert_allclose(np.asarray(cov), expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("k", [0, 7])
 def test_robust_fit_ignores_outliers(k):
     truth = problem(k)[-1]

@@ -96,10 +96,13 @@ initial_parameters:            # start of the fit; values: null = the defaults b
   parameter_names: {_y(list(names))}
   values: {_y(start)}
   units: {_y([UNITS[n] for n in names])}
+  # per_angle_scaling: {{contrast: [0.3], offset: [1.0]}}  # start: 1 value or 1 per angle
+  # active_parameters: {_y(list(names[:3]))}  # fit these; hold the others at their start
 
 parameter_space:               # bounds of the fit (contrast/offset: every angle)
   bounds:
 {bounds}
+  # fixed: {{phi0: 0.0}}        # hold parameters at a value (contrast and offset together)
 
 optimization:
   method: nlsq
@@ -111,6 +114,8 @@ optimization:
     gtol: 1.0e-8               # scaled gradient that stops the solver
     on_initial_violation: clip # clip | error: initial values outside the bounds
     recovery: true             # retry from the bounds centre / geometric mean on failure
+    # loss: soft_l1            # linear | soft_l1 | huber | cauchy | arctan (outliers)
+    # f_scale: 3.0             # residual size (in σ) where a robust loss turns robust
     # memory_fraction: 0.75    # share of RAM a fit may plan for (strategy choice)
     # n_devices: 1             # "all": shard the data over every JAX device
     # hybrid_streaming:        # data larger than memory (strategy hybrid_streaming)
