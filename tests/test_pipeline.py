@@ -1,5 +1,6 @@
 """The one pipeline: fixed parameters, x_scale, geometry given twice, recovery keeps the best."""
 
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +134,53 @@ def test_recovery_keeps_the_lowest_cost_attempt(traced):
     assert np.asarray(log.ran).tolist() == [True, True, False]  # stopped at the clean one
     assert int(log.best) == 0 and float(best.cost) == 1.0
     assert np.asarray(log.problems)[0, 3] and not np.asarray(log.problems)[1].any()
+
+
+@pytest.fixture(scope="module")
+def static3():
+    return make_case("static_isotropic", n_phi=3, n_t=24, noise=0.01, seed=5)
+
+
+@pytest.fixture(scope="module")
+def static3_held(static3):
+    """The standard-strategy fit with D_offset held, the reference of the strategies."""
+    return xpcsfit.fit(static3[0], start_config("static_isotropic", **TIGHT),
+                       fixed={"D_offset": 25.0})
+
+
+@pytest.mark.parametrize(("strategy", "per_angle"), [
+    ("out_of_core", "individual"), ("hybrid_streaming", "individual"),
+    ("standard", "varpro"), ("standard", "averaged")])
+def test_fixed_parameters_hold_in_every_strategy_and_per_angle_mode(static3, static3_held,
+                                                                    strategy, per_angle):
+    """Each strategy reaches the standard strategy's answer with D_offset held; each
+    per-angle mode holds it too (SE 0, not a degree of freedom). (fourier is a
+    laminar-flow form; its fixed parameters run through the same map, test_fit.)"""
+    data, _ = static3
+    cfg = start_config("static_isotropic", **TIGHT)
+    cfg["optimization"]["nlsq"].update(strategy=strategy,
+                                       anti_degeneracy={"per_angle_mode": per_angle})
+    res = xpcsfit.fit(data, cfg, fixed={"D_offset": 25.0})
+    assert res.value("D_offset") == 25.0 and res.uncertainty("D_offset") == 0.0
+    per_angle_free = {"individual": 2 * data.n_phi, "varpro": 2 * data.n_phi, "averaged": 2}
+    assert res.n_free == per_angle_free[per_angle] + 2  # D0 and alpha
+    if per_angle == "individual":
+        np.testing.assert_allclose(res.parameters, static3_held.parameters, rtol=1e-8,
+                                   atol=1e-12)
+
+
+def test_fixed_parameters_under_vmap_and_in_multistart(static3):
+    data, _ = static3
+    fixed = {"D_offset": 25.0}
+    cfg = start_config("static_isotropic", **TIGHT)
+    other = make_case("static_isotropic", n_phi=3, n_t=24, noise=0.01, seed=6)[0]
+    batch = jax.tree.map(lambda *xs: jnp.stack(xs), data, other)
+    batched = jax.jit(jax.vmap(lambda d: xpcsfit.fit(d, cfg, fixed=fixed)))(batch)
+    for i, d in enumerate((data, other)):
+        one = xpcsfit.fit(d, cfg, fixed=fixed)
+        np.testing.assert_allclose(batched.parameters[i], one.parameters, rtol=1e-8,
+                                   atol=1e-12)
+        if i == 0:
+            multi = xpcsfit.fit_nlsq_multistart(data, cfg, n_starts=3, fixed=fixed)
+            assert multi.value("D_offset") == 25.0 and multi.uncertainty("D_offset") == 0.0
+            assert multi.chi_squared <= one.chi_squared * (1 + 1e-9)
