@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from . import cli_many
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
 
@@ -129,6 +130,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
         raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
     out = Path(args.output_dir)
     created = prepare_output_dir(out, "--output-dir")  # before the data are loaded
+    cli_many.start_cache(args, _echo)
     try:
         return _fit_and_write(args, loaded, raw, out, interrupt)
     except BaseException:
@@ -145,6 +147,9 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     from .io.dataset import load_dataset
     from .io.results import summary_lines, write_results
 
+    if cli_many.wants_many(args):
+        return cli_many.run_many(args, loaded, raw, out, interrupt, _echo, _plots, EXIT_OK,
+                                 EXIT_NOT_GOOD)
     data, dataset = load_dataset(loaded, args.data, data_field="--data")
     _echo(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹ "
           f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
@@ -157,7 +162,9 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
         result = xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=args.multistart)
     else:
         _echo(f"fitting {loaded.fit.analysis_mode} (the first fit of a shape compiles) …")
-        result = xpcsfit.fit(data, loaded.fit, callback=progress)
+        # a compiled progress callback would make the fit uncacheable (cli_many)
+        result = xpcsfit.fit(data, loaded.fit,
+                             callback=progress if args.cache_dir is None else None)
     progress.finish()
     interrupt.check()  # an interrupt swallowed inside the fit still stops here
     for line in summary_lines(result):
@@ -210,7 +217,7 @@ def _cmd_simulate(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     problem = demo_problem(args.mode, args.n_phi, args.n_t, args.seed)
     if args.noise is not None:
         problem["noise"] = args.noise
-    paths = simulate_files(args.output_dir, **problem)
+    paths = simulate_files(args.output_dir, **problem, n_q=args.n_q)
     _echo(f"wrote {paths['data']} (APS-U layout), {paths['config']} and {paths['truth']}")
     _echo(f"next: xpcsfit fit --config {paths['config']} --output-dir "
           f"{Path(args.output_dir) / 'results'}")
@@ -243,6 +250,7 @@ def _cmd_demo(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
 
     prepare_output_dir(args.output_dir, "--output-dir")
+    cli_many.start_cache(args, _echo)
     run_demo(write=_echo, output_dir=args.output_dir, plots=not args.no_plots)
     return EXIT_OK
 
@@ -277,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convention", choices=CONVENTIONS, help="override physics.convention")
     p.add_argument("--multistart", type=int, metavar="N", help="fit from N Latin-hypercube starts")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    cli_many.add_fit_options(p)
     p = sub.add_parser("simulate", help="write simulated data (APS-U HDF5) and a matching config")
     p.add_argument("--output-dir", default="xpcsfit-simulated")
     p.add_argument("--mode", choices=MODES, default="laminar_flow")
@@ -284,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-t", type=int, default=200, help="number of frames")
     p.add_argument("--noise", type=float, help="noise standard deviation (default 0.01)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-q", type=int, default=2, help="number of q-bins: q·(1 + 0.3·k)")
     p = sub.add_parser("config", help="write a commented config template")
     p.add_argument("--mode", choices=MODES, default="laminar_flow")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
@@ -291,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulate, load, fit and plot a laminar-flow dataset")
     p.add_argument("--output-dir", default="xpcsfit-demo")
     p.add_argument("--no-plots", action="store_true")
+    cli_many.add_cache_option(p)
     return parser
 
 
