@@ -119,6 +119,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
+    cli_many.start_cache(args, _echo)
     cfg_path = Path(args.config)
     raw = copy.deepcopy(read_config_file(cfg_path))
     if args.strategy:
@@ -130,7 +131,6 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
         raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
     out = Path(args.output_dir)
     created = prepare_output_dir(out, "--output-dir")  # before the data are loaded
-    cli_many.start_cache(args, _echo)
     try:
         return _fit_and_write(args, loaded, raw, out, interrupt)
     except BaseException:

@@ -61,6 +61,8 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, interr
     from .io.q_summary import bin_folder, write_q_summary
     from .io.results import write_results
 
+    if getattr(args, "multistart", None):
+        raise ValueError("--multistart: not available with --q/--joint (fit one q with it)")
     selection = parse_q_selection(args.q if args.q is not None else "all", "--q")
     loaded_bins = load_datasets(loaded, selection, args.data, data_field="--data")
     qs = [info["q"] for _, info in loaded_bins]
