@@ -4,8 +4,8 @@ The compiled fit is keyed by the plan and the data shapes (`api._compiled`), so 
 of equal shape (one file: the same angles and frames) share one compilation: the first
 fit compiles, the others only run. A loop is used rather than `jax.vmap` over the
 q-bins: a batched trust-region loop runs every member until the slowest converges and
-its recovery attempts run for all when one needs them (measured in
-`benchmarks/many.py`).
+its recovery attempts run for all when one needs them; the `batch` benchmark measures
+the loop 2.5× faster (64 static fits of 3 φ × 50²: 0.20 s looped, 0.52 s vmapped).
 """
 
 from __future__ import annotations
