@@ -86,9 +86,24 @@ def write_q_summary(out_dir: str | Path, q: Sequence[float],
     return paths
 
 
+def _focus(ax, v: np.ndarray, e: np.ndarray) -> None:
+    """y-range on the bins whose SE is within 10× the median SE, so one undetermined bin
+    (huge error bar, drawn running off the axes) does not flatten the others."""
+    ok = np.isfinite(v) & np.isfinite(e)
+    if ok.sum() < 2:
+        return
+    keep = ok & (e <= 10.0 * np.median(e[ok]))
+    if keep.all() or not keep.any():
+        return
+    lo, hi = float(np.min(v[keep] - e[keep])), float(np.max(v[keep] + e[keep]))
+    pad = 0.1 * (hi - lo) or 0.1 * abs(hi) or 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+
+
 def plot_vs_q(path: Path, rows: Sequence[dict]) -> Path:
     """Each physical parameter against q with ±1 SE error bars (the joint value, if a
-    "joint" row is present, as a line with its ±1 SE band)."""
+    "joint" row is present, as a line with its ±1 SE band); the y-range follows the
+    determined bins (`_focus`)."""
     from .plots import _LABELS, DPI, _pyplot
     from .template import UNITS
 
@@ -110,6 +125,7 @@ def plot_vs_q(path: Path, rows: Sequence[dict]) -> Path:
             ax.axhline(jv, color="C1", lw=1.2, label="joint")
             if np.isfinite(je):
                 ax.axhspan(jv - je, jv + je, color="C1", alpha=0.2, lw=0)
+        _focus(ax, v, e)
         unit = UNITS.get(name, "")
         ax.set_title(_LABELS.get(name, name) + (f" [{unit}]" if unit and unit != "-" else ""))
         ax.set_xlabel("q [Å⁻¹]")
