@@ -121,3 +121,15 @@ def test_joint_bad_input():
         xpcsfit.fit_joint([a, b, short], CFG)
     g2 = np.asarray(a.g2)
     assert np.array_equal(np.asarray(a.g2), g2)  # the caller's data untouched
+
+
+def test_joint_through_varpro_matches_individual(shared):
+    """The joint fit goes through the per-angle modes: varpro (contrast/offset eliminated
+    exactly) reaches the same shared physics as individual."""
+    bins, singles, joint = shared
+    cfg = xpcsfit.FitConfig.create(analysis_mode="static_isotropic", per_angle_mode="varpro")
+    vp = xpcsfit.fit_joint(bins, cfg, singles=singles)
+    assert vp.device_info["per_angle_mode"] == "varpro"
+    se = np.asarray(joint.uncertainties)[-3:]
+    assert np.all(np.abs(np.asarray(vp.parameters)[-3:] - joint.parameters[-3:]) < 1e-3 * se)
+    assert vp.chi_squared == pytest.approx(joint.chi_squared, rel=1e-8)
