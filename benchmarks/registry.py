@@ -20,6 +20,7 @@ SUITES = {
     "degeneracy": "benchmarks.degeneracy",
     "screening": "benchmarks.screening",
     "batch": "benchmarks.batch",
+    "many": "benchmarks.many",
 }
 
 

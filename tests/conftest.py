@@ -1,6 +1,13 @@
-"""Test configuration: float64 and strict rank promotion for every test."""
+"""Test configuration: float64 and strict rank promotion for every test; the CLI's
+compilation cache off."""
+
+import os
 
 import jax
+
+# the CLI turns JAX's persistent compilation cache on by default (~/.cache/xpcsfit/jax);
+# tests never write there: off unless a test points it at its own tmp_path
+os.environ["XPCSFIT_COMPILE_CACHE"] = "off"
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -8,9 +8,12 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from .compile_cache import enable_compile_cache  # noqa: E402
 from .data import XPCSData  # noqa: E402
 from .fitting.api import fit, fit_nlsq_jax  # noqa: E402
 from .fitting.config import FitConfig  # noqa: E402
+from .fitting.joint import fit_joint  # noqa: E402
+from .fitting.many import fit_many  # noqa: E402
 from .fitting.memory import estimate_peak_memory_gb, select_strategy  # noqa: E402
 from .fitting.multistart import fit_nlsq_multistart  # noqa: E402
 from .fitting.result import OptimizationResult  # noqa: E402
@@ -36,8 +39,11 @@ __all__ = [
     "OptimizationResult",
     "ParameterSpace",
     "XPCSData",
+    "enable_compile_cache",
     "estimate_peak_memory_gb",
     "fit",
+    "fit_joint",
+    "fit_many",
     "fit_nlsq_jax",
     "fit_nlsq_multistart",
     "g2_model",

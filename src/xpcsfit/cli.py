@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from . import cli_many
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
 
@@ -140,6 +141,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
+    cli_many.start_cache(args, _echo)
     cfg_path = Path(args.config)
     raw = copy.deepcopy(read_config_file(cfg_path))
     if args.strategy:
@@ -167,12 +169,16 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     from .io.dataset import load_dataset
     from .io.results import summary_lines, write_results
 
+    if cli_many.wants_many(args):
+        return cli_many.run_many(args, loaded, raw, out, interrupt, _echo, _plots, EXIT_OK,
+                                 EXIT_NOT_GOOD)
     data, dataset = load_dataset(loaded, args.data, data_field="--data")
     _echo(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹ "
           f"(config {dataset['q_requested']}), frames {dataset['start_frame']}.."
           f"{dataset['end_frame']}, {data.n_phi} angles × {data.n_t}² = {data.n_points:,} points")
     interrupt.check()
-    progress = Progress(sys.stderr, loaded.fit.solver.max_nfev) if not args.quiet else None
+    progress = Progress(sys.stderr, loaded.fit.solver.max_nfev) if _show_progress(
+        args, loaded.fit, data.n_points) else None
     if args.multistart:
         _echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
               f"starts …")
@@ -198,6 +204,25 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
               f"(exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
         return EXIT_NOT_GOOD
     return EXIT_OK
+
+
+LONG_FIT_POINTS = 5_000_000
+"""Fits at least this large show per-iteration progress even with the compilation cache on
+(their fit phase, not the compile, is what a user waits for)."""
+
+
+def _show_progress(args: argparse.Namespace, cfg: Any, n_points: int) -> bool:
+    """Per-iteration progress needs a host callback inside the compiled fit, and JAX does
+    not cache programs with host callbacks. So: progress when the cache is off, and for
+    the fits that run long anyway (≥ LONG_FIT_POINTS points, streamed data, or the
+    hierarchical / regularization / shear-weighting layers); never with --quiet."""
+    if args.quiet:
+        return False
+    d = cfg.defense
+    slow_layers = d.enable and (d.hierarchical.enable or d.regularization.enable
+                                or d.shear_weighting.enable)
+    return (getattr(args, "cache_dir", None) is None or n_points >= LONG_FIT_POINTS
+            or cfg.strategy.name == "hybrid_streaming" or slow_layers)
 
 
 def _plots(out: Path, skip: bool) -> list[Path]:
@@ -233,7 +258,7 @@ def _cmd_simulate(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     problem = demo_problem(args.mode, args.n_phi, args.n_t, args.seed)
     if args.noise is not None:
         problem["noise"] = args.noise
-    paths = simulate_files(args.output_dir, **problem)
+    paths = simulate_files(args.output_dir, **problem, n_q=args.n_q)
     _echo(f"wrote {paths['data']} (APS-U layout), {paths['config']} and {paths['truth']}")
     _echo(f"next: xpcsfit fit --config {paths['config']} --output-dir "
           f"{Path(args.output_dir) / 'results'}")
@@ -266,6 +291,7 @@ def _cmd_demo(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
 
     prepare_output_dir(args.output_dir, "--output-dir")
+    cli_many.start_cache(args, _echo)
     run_demo(write=_echo, output_dir=args.output_dir, plots=not args.no_plots)
     return EXIT_OK
 
@@ -307,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convention", choices=CONVENTIONS, help="override physics.convention")
     p.add_argument("--multistart", type=int, metavar="N", help="fit from N Latin-hypercube starts")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    cli_many.add_fit_options(p)
     p = sub.add_parser("simulate", parents=[common],
                        help="write simulated data (APS-U HDF5) and a matching config")
     p.add_argument("--output-dir", default="xpcsfit-simulated")
@@ -315,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-t", type=int, default=200, help="number of frames")
     p.add_argument("--noise", type=float, help="noise standard deviation (default 0.01)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-q", type=int, default=2, help="number of q-bins: q·(1 + 0.3·k)")
     p = sub.add_parser("config", parents=[common], help="write a commented config template")
     p.add_argument("--mode", choices=MODES, default="laminar_flow")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
@@ -323,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate, load, fit and plot a laminar-flow dataset")
     p.add_argument("--output-dir", default="xpcsfit-demo")
     p.add_argument("--no-plots", action="store_true")
+    cli_many.add_cache_option(p)
     return parser
 
 

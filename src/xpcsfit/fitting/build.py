@@ -8,9 +8,11 @@ import numpy as np
 
 from ..data import XPCSData, quantile_start
 from .objectives import InMemory, Streamed, StreamPass
+from .objectives.joint import JointObjective
 from .objectives.streamed import HostData
 from .plan import FitPlan
 from .sharded import device_mesh, shard_problem
+from .stacked import StackedData
 from .structured import make_grid_problem
 
 DEFAULT_CHUNK_POINTS = 65_536
@@ -27,8 +29,18 @@ def chunk_pairs_for(n_phi: int, chunk_points: int | None) -> int:
 
 def full_objective(plan: FitPlan, data: XPCSData):
     """The objective in the full layout: `Streamed` for hybrid_streaming, else `InMemory`
-    (sharded over `plan.n_devices` devices when > 1). The one place a strategy string
+    (sharded over `plan.n_devices` devices when > 1); for stacked q-bins (`StackedData`) a
+    `JointObjective` of one such objective per bin. The one place a strategy string
     becomes an object."""
+    if isinstance(data, StackedData):
+        bins = tuple(_objective(plan, data.bin(k)) for k in range(data.n_bins))
+        return JointObjective(bins, data.bin_sizes, plan.space.n_physical)
+    return _objective(plan, data)
+
+
+def _objective(plan: FitPlan, data: XPCSData):
+    """`full_objective` of one dataset with a scalar q."""
+    n_phi = int(data.g2.shape[0])
     if plan.streamed:
         host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
                                     np.asarray(data.phi), float(data.q), float(data.L))
@@ -36,7 +48,7 @@ def full_objective(plan: FitPlan, data: XPCSData):
                                    plan.solver.loss, plan.solver.f_scale))
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
-        convention=plan.convention, chunk_pairs=chunk_pairs_for(plan.n_phi, plan.chunk_points),
+        convention=plan.convention, chunk_pairs=chunk_pairs_for(n_phi, plan.chunk_points),
         chunk_multiple=plan.n_devices)
     if plan.solver.loss != "linear":
         problem = problem.with_loss(plan.solver.loss, plan.solver.f_scale)

@@ -137,6 +137,7 @@ class DeviceInfo:
     at_bound: list[str] = dataclasses.field(default_factory=list)
     sigma_source: str = "given"
     noise: dict[str, Any] | None = None
+    joint: dict[str, Any] | None = None
 
     def __getitem__(self, key: str) -> Any:  # device_info["strategy"], as a dict
         return getattr(self, key)

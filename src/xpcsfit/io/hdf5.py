@@ -253,3 +253,19 @@ def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_fr
     logger.info("read %d matrices at q = %g Å⁻¹ from %s (%s layout)", raw.c2.shape[0], raw.q,
                 path, raw.layout)
     return raw, window[0]
+
+
+def file_q_values(path: str | Path, field: str = "experimental_data.data_file_name"
+                  ) -> np.ndarray:
+    """Every q [Å⁻¹] of the file's correlation matrices, ascending (no matrix is read)."""
+    h5py = require("h5py")
+    path = Path(path)
+    existing_file(path, field)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        layout = detect_layout(f, path)
+        q_of = (_index_aps_u if layout == APS_U else _index_aps_old)(f, path)[0]
+    return np.unique(q_of)

@@ -25,6 +25,14 @@ OTHER_Q_FACTOR = 1.3
 """The file also holds a second q (q × 1.3) so that q selection is exercised."""
 
 
+def q_bins(q: float, n_q: int = 2) -> list[float]:
+    """The q values [Å⁻¹] of a simulated file: q·(1 + 0.3·k), k = 0..n_q−1 (n_q = 2: q and
+    q × 1.3)."""
+    if int(n_q) != n_q or n_q < 1:
+        raise ValueError(f"n_q: must be an integer >= 1, got {n_q!r}")
+    return [float(q) * (1.0 + (OTHER_Q_FACTOR - 1.0) * k) for k in range(int(n_q))]
+
+
 def write_aps_u(path: str | Path, c2: np.ndarray, q: Sequence[float], phi: Sequence[float],
                 dtype=np.float32) -> Path:
     """Write full c2 matrices c2[iq, iφ] (n_q, n_phi, n_t, n_t) in the APS-U layout: q and
@@ -56,9 +64,10 @@ def write_aps_u(path: str | Path, c2: np.ndarray, q: Sequence[float], phi: Seque
 def simulate_files(
     out_dir: str | Path, *, mode: str, truth: Mapping[str, float], contrast: Any, offset: Any,
     phi: Sequence[float], n_t: int, dt: float, q: float, L: float, noise: float = 0.01,
-    seed: int = 0, start: Mapping[str, float] | None = None,
+    seed: int = 0, start: Mapping[str, float] | None = None, n_q: int = 2,
 ) -> dict[str, Path]:
-    """Simulate c2 at q and at q·1.3, write `simulated_xpcs.h5` (APS-U), `config.yaml`
+    """Simulate c2 at the `n_q` q-bins `q_bins(q, n_q)` (default: q and q·1.3; the same
+    physics, noise seeds seed + k), write `simulated_xpcs.h5` (APS-U), `config.yaml`
     (pointing at it, start values `start`, default: the defaults) and `truth.json`.
 
     Units: dt [s], q [Å⁻¹], L [Å], φ [deg]; `truth` holds the physical parameters by name.
@@ -67,12 +76,13 @@ def simulate_files(
     out = Path(out_dir)
     physical = [float(truth[n]) for n in PHYSICAL_NAMES[mode]]
     matrices, truths = [], []
-    for k, q_k in enumerate((q, q * OTHER_Q_FACTOR)):
+    q_values = q_bins(q, n_q)
+    for k, q_k in enumerate(q_values):
         data, tr = simulate(physical, contrast, offset, n_t=n_t, dt=dt, phi=phi, q=q_k, L=L,
                             noise=noise, seed=seed + k, mode=mode)
         matrices.append(np.asarray(data.g2)[np.argsort(data.phi_order)])  # file (input) order
         truths.append(tr)
-    data_path = write_aps_u(out / DATA_NAME, np.stack(matrices), [q, q * OTHER_Q_FACTOR], phi)
+    data_path = write_aps_u(out / DATA_NAME, np.stack(matrices), q_values, phi)
     text = config_template(mode, values={
         "dt": float(dt), "q": float(q), "L": float(L), "data_folder_path": ".",
         "data_file_name": DATA_NAME, "cache_file_path": None, "initial": dict(start or {})})
@@ -81,7 +91,7 @@ def simulate_files(
     truth_path = write_text_atomic(out / TRUTH_NAME, json.dumps({
         "mode": mode, "physical": dict(zip(PHYSICAL_NAMES[mode], physical, strict=True)),
         "contrast": np.asarray(tr["contrast"]).tolist(), "offset": np.asarray(tr["offset"]).tolist(),
-        "phi_sorted": sorted(float(p) for p in phi), "q": q, "L": L, "dt": dt, "n_t": n_t,
+        "phi_sorted": sorted(float(p) for p in phi), "q": q, "q_values": q_values, "L": L, "dt": dt, "n_t": n_t,
         "noise": noise, "seed": seed}, indent=2))
     logger.info("wrote %s, %s, %s", data_path, cfg_path, truth_path)
     return {"data": data_path, "config": cfg_path, "truth": truth_path}
