@@ -198,7 +198,9 @@ def test_plots_keep_a_backend_already_chosen(tmp_path):
     _write(out, n_phi=2)
     code = ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt; "
             "from xpcsfit.io.plots import plot_results; import sys; "
+            "size = plt.rcParams['font.size']; "
             f"paths = plot_results({str(out)!r}); "
+            "assert plt.rcParams['font.size'] == size, 'settings changed'; "
             "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
             "assert len(paths) == 5, paths")
     subprocess.run([sys.executable, "-c", code], check=True)

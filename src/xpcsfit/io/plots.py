@@ -34,9 +34,12 @@ def _pyplot():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
-                         "figure.dpi": DPI})
     return plt
+
+
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "figure.dpi": DPI}
+"""The figures' matplotlib settings, applied only while they are drawn (a notebook's own
+settings are left as they were)."""
 
 
 def _heatmaps(plt, out: Path, d: dict[str, np.ndarray]) -> list[Path]:
@@ -179,7 +182,8 @@ def draw_figures(src: Path, dest: Path) -> list[Path]:
     with np.load(src / FITTED, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
     p = json.loads((src / PARAMETERS).read_text(encoding="utf-8"))
-    return _heatmaps(plt, dest, d) + [_cuts(plt, dest, d), _table(plt, dest, p)]
+    with plt.rc_context(STYLE):
+        return _heatmaps(plt, dest, d) + [_cuts(plt, dest, d), _table(plt, dest, p)]
 
 
 def plot_results(out_dir: str | Path) -> list[Path]:
