@@ -1,7 +1,7 @@
 """Suite `batch`: `jax.vmap` of a fit over datasets vs a Python loop of one jitted fit.
 
 static_isotropic, 3 angles × 50² frames, identical shapes, different noise: 64 datasets
-(quick: 16). Cold = compile + first run; warm = median of 3 (block_until_ready).
+(quick: 8). Cold = compile + first run; warm = median of 3 (block_until_ready).
 
     python -m benchmarks batch [--quick]
 """
@@ -31,13 +31,13 @@ TRUTH = np.array([3e3, 0.6, 20.0])
 
 
 def run(quick: bool = False) -> None:
-    """vmap and loop over 64 datasets (quick: 16)."""
+    """vmap and loop over 64 datasets (quick: 8)."""
     import jax
 
     import xpcsfit
     from xpcsfit import FitConfig
 
-    n = 16 if quick else 64
+    n = 8 if quick else 64
     phi = np.array([-45.0, 0.0, 45.0])
     datasets = [xpcsfit.simulate(TRUTH, 0.35, 1.0, n_t=50, dt=0.2, phi=phi, q=0.005, L=2e6,
                                  seed=s, mode="static_isotropic")[0] for s in range(n)]

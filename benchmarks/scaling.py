@@ -3,7 +3,7 @@
 n_t = 200, 500, 1000 (0.92M, 5.75M, 23M points) over the same 20 s window (dt = 20/n_t),
 so the decorrelation, and the difficulty, stay fixed while the number of points grows.
 Each size runs in its own process (peak RSS per case); scipy runs where it fits
-(`benchmarks.fitsuite`). Quick: n_t = 50, 100 without scipy.
+(`benchmarks.fitsuite`). Quick: n_t = 50 without scipy.
 
     python -m benchmarks scaling [--quick]
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from benchmarks.fitsuite import run_cases
 
 SIZES = (200, 500, 1000)
-QUICK_SIZES = (50, 100)
+QUICK_SIZES = (50,)
 
 
 def case(n_t: int) -> dict:

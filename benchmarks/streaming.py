@@ -109,9 +109,9 @@ COLUMNS = [("points", "points", ","), ("data_gb", "data GiB", ".2f"), ("chunks",
 
 def run(quick: bool = False, points: list[float] | None = None) -> None:
     """Fit each size in its own process (default settings: no warmup; the smallest size
-    also with the opt-in L-BFGS warmup; quick: 0.2M points, no warmup row); print the
+    also with the opt-in L-BFGS warmup; quick: 0.1M points, no warmup row); print the
     table, write results/streaming.json."""
-    sizes = points or ([2e5] if quick else [10e6, 100e6])
+    sizes = points or ([1e5] if quick else [10e6, 100e6])
     cases = ([] if quick else [(sizes[0], True)]) + [(p, False) for p in sizes]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
