@@ -21,6 +21,7 @@ SUITES = {
     "screening": "benchmarks.screening",
     "batch": "benchmarks.batch",
     "many": "benchmarks.many",
+    "distributed": "benchmarks.distributed",
 }
 
 

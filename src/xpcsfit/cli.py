@@ -21,12 +21,14 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from . import cli_many
+from . import cli_distributed, cli_many
+from .distributed.settings import DistributedError
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
 
 USER_ERRORS = (ValueError, ImportError, OSError)
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_NOT_GOOD, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_LOST = 4  # = distributed.runtime.EXIT_LOST (that module imports JAX)
 EXIT_CODES = f"""\
 exit codes:
   {EXIT_OK}    success (fit: the result's quality is "good")
@@ -34,6 +36,8 @@ exit codes:
   {EXIT_USER}    user error: bad option, config, data file or output folder (one line on stderr)
   {EXIT_NOT_GOOD}    fit: it ran and wrote its results, but their quality is not "good"
        (marginal or poor; see quality_flag in parameters.json)
+  {EXIT_LOST}    fit --distributed: a process never arrived or stopped responding within
+       XPCSFIT_TIMEOUT seconds, or the job could not start (one line on stderr)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C): nothing partial is left in the output folder
 """
 
@@ -141,6 +145,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
+    runtime = cli_distributed.start(args) if args.distributed else None
     cli_many.start_cache(args, _echo)
     cfg_path = Path(args.config)
     raw = copy.deepcopy(read_config_file(cfg_path))
@@ -154,6 +159,12 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     out = Path(args.output_dir)
     created = prepare_output_dir(out, "--output-dir")  # before the data are loaded
     try:
+        if runtime is not None:
+            if cli_many.wants_many(args):
+                raise ValueError("--distributed: fits one q-bin (set "
+                                 "analyzer_parameters.scattering.wavevector_q)")
+            return cli_distributed.run(args, loaded, raw, out, runtime, _echo, EXIT_OK,
+                                       EXIT_NOT_GOOD)
         return _fit_and_write(args, loaded, raw, out, interrupt)
     except BaseException:
         if created:
@@ -333,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convention", choices=CONVENTIONS, help="override physics.convention")
     p.add_argument("--multistart", type=int, metavar="N", help="fit from N Latin-hypercube starts")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process fit: coordinator, process count and "
+                        "id from XPCSFIT_COORDINATOR, XPCSFIT_NUM_PROCESSES, XPCSFIT_PROCESS_ID "
+                        "(or SLURM's variables), XPCSFIT_TIMEOUT seconds for a lost process; "
+                        "each process reads its rows of c2, process 0 writes the results")
     cli_many.add_fit_options(p)
     p = sub.add_parser("simulate", parents=[common],
                        help="write simulated data (APS-U HDF5) and a matching config")
@@ -416,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         _echo("xpcsfit: error: out of memory (for data larger than memory set "
               "optimization.nlsq.strategy: hybrid_streaming)", stream=sys.stderr)
         return EXIT_USER
+    except DistributedError as err:
+        _echo(f"xpcsfit: error: {_one_line(err)}", stream=sys.stderr)
+        return EXIT_LOST
     except USER_ERRORS as err:
         if interrupt.count:
             return _interrupted()

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .layout import spans_processes
 from .noise import NoiseEstimate
 from .noise import estimate_sigma as _estimate_sigma
 from .validation import (
@@ -306,6 +307,10 @@ def _host(name: str, x: Any) -> np.ndarray | None:
                          f"pass real numbers")
     if kind not in "fiu":
         raise ValueError(f"{name}: expected real numbers, got dtype {getattr(x, 'dtype', None)}")
+    if spans_processes(x):  # a multi-process job's array
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return None  # split over processes: each share is checked where it is loaded
     if isinstance(x, jax.Array):  # concrete device array: read on the host (indexing it
         return np.asarray(x)  # under an outer jit would stage the slice out as a tracer)
     return x

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from .layout import spans_processes
 from .validation import require_finite_array
 
 DEFAULT_BANDS = 8
@@ -137,7 +138,7 @@ def _lag_weights(n_t: int, edges: np.ndarray, interpolate: bool):
 
 
 def _estimate(g2, *, xp, n_bands: int, min_lag: int, keep: float, symmetric,
-              interpolate: bool):
+              interpolate: bool, sigma_sharding=None):
     """The estimator on a validated (n_phi, n_t, n_t) array with NumPy or jax.numpy."""
     n_phi, n_t = g2.shape[0], g2.shape[1]
     edges = lag_bands(n_t, n_bands, min_lag)
@@ -161,6 +162,8 @@ def _estimate(g2, *, xp, n_bands: int, min_lag: int, keep: float, symmetric,
     per_lag = per_band[:, left] * (1.0 - w)[None, :] + per_band[:, nxt] * w[None, :]
     i, j = np.indices((n_t, n_t))
     sigma = per_lag[:, np.abs(i - j)]
+    if sigma_sharding is not None:  # laid out like the data (a multi-process job's split)
+        sigma = jax.lax.with_sharding_constraint(sigma, sigma_sharding)
     if upper_only:
         n_samples, sym = xp.asarray(counts), xp.asarray(True)
     elif symmetric is False:
@@ -175,7 +178,8 @@ def _estimate(g2, *, xp, n_bands: int, min_lag: int, keep: float, symmetric,
 
 
 _estimate_jax = jax.jit(partial(_estimate, xp=jnp),
-                        static_argnames=("n_bands", "min_lag", "keep", "symmetric", "interpolate"))
+                        static_argnames=("n_bands", "min_lag", "keep", "symmetric", "interpolate",
+                                         "sigma_sharding"))
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -237,6 +241,10 @@ def estimate_sigma(
             require_finite_array("g2", arr)  # raises, naming the first non-finite index
         if symmetric is None:
             symmetric = bool(xp.all(arr == xp.swapaxes(arr, 1, 2)))
-    run = _estimate_jax if xp is jnp else partial(_estimate, xp=np)
-    return run(arr, n_bands=n_bands, min_lag=min_lag, keep=keep, symmetric=symmetric,
-               interpolate=interpolate)
+    if xp is np:
+        return _estimate(arr, xp=np, n_bands=n_bands, min_lag=min_lag, keep=keep,
+                         symmetric=symmetric, interpolate=interpolate)
+    split = spans_processes(g2)  # a multi-process job's data: σ keeps their layout
+    return _estimate_jax(arr, n_bands=n_bands, min_lag=min_lag, keep=keep,
+                         symmetric=symmetric, interpolate=interpolate,
+                         sigma_sharding=g2.sharding if split else None)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..data import XPCSData, validate_data
+from ..data import XPCSData, spans_processes, validate_data
 from ..physics.parameters import ParameterSpace, canonical_name
 from .config import FitConfig
 from .config.keys import AD
@@ -155,11 +155,12 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
         raise ValueError(f"data: {probe.n_points} fitted points (n_phi {n_phi}, n_t {n_t}, "
                          f"diagonal excluded) for {probe.n_free} free parameters; need more "
                          "points than parameters")
-    strategy, info = _strategy(cfg, probe.n_points, probe.n_free, traced)
+    strategy, info = _strategy(cfg, probe.n_points, probe.n_free, traced,
+                               spans_processes(data.g2))
     active, reason = should_activate(cfg.analysis_mode, n_phi, per_angle, cfg.defense.enable)
     if per_angle == "varpro":
         active, reason = False, VARPRO_NO_DEFENSE
-    n_devices = _devices(cfg.strategy.n_devices)
+    n_devices = _devices(cfg.strategy.n_devices, data)
     plan = dataclasses.replace(
         probe, strategy=strategy, strategy_info=tuple(sorted(info.items())),
         chunk_points=cfg.strategy.chunk_points, n_devices=n_devices,
@@ -261,24 +262,37 @@ def _check_init_vector(space: ParameterSpace, init: Any) -> None:
         raise ValueError(f"init: values must be finite; {space.full_names[bad]} = {arr[bad]!r}")
 
 
-def _strategy(cfg: FitConfig, n_points: int, n_free: int, traced: bool) -> tuple[str, dict]:
-    chosen, info = select_strategy(n_points, n_free,
+def _strategy(cfg: FitConfig, n_points: int, n_free: int, traced: bool,
+              shared: bool = False) -> tuple[str, dict]:
+    """The strategy for n_points (a multi-process job, `shared`: each process's share)."""
+    n_processes = jax.process_count() if shared else 1
+    chosen, info = select_strategy(-(-n_points // n_processes), n_free,
                                    memory_fraction_value=cfg.strategy.memory_fraction)
     name = cfg.strategy.name
     if name != "auto":
         chosen, info = name, {"forced": True, **info}
-    if traced and chosen == "hybrid_streaming":
+    if shared:
+        info = {**info, "processes": n_processes}
+    if (traced or shared) and chosen == "hybrid_streaming":
         if name == "auto":
-            chosen = "out_of_core"  # traced data are on the device already
-        else:
+            chosen = "out_of_core"  # the data (or this process's share) are on the device
+        elif traced:
             raise ValueError("optimization.nlsq.strategy: 'hybrid_streaming' streams host data "
                              "and cannot run under jax.jit / vmap / grad; use 'standard' or "
                              "'out_of_core'")
+        else:
+            raise ValueError("optimization.nlsq.strategy: 'hybrid_streaming' is not available "
+                             "for a multi-process job (each process holds its share on its "
+                             "devices); use 'standard' or 'out_of_core', or more processes")
     return chosen, info
 
 
-def _devices(n_devices: int | str) -> int:
-    return len(jax.devices()) if n_devices == "all" else int(n_devices)
+def _devices(n_devices: int | str, data: XPCSData) -> int:
+    """Devices the pairs are sharded over: all of a multi-process job's (its data are split
+    over them), else the configured number."""
+    if n_devices == "all" or spans_processes(data.g2):
+        return len(jax.devices())
+    return int(n_devices)
 
 
 def _x_scale(spec: Any, space: ParameterSpace) -> str | tuple[float, ...]:

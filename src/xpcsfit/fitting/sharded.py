@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..solvers.normal_eqs import accumulate
@@ -28,7 +28,7 @@ def device_mesh(n_devices: int | None = None) -> Mesh:
     n = len(devices) if n_devices is None else int(n_devices)
     if not 1 <= n <= len(devices):
         raise ValueError(f"n_devices: must be in [1, {len(devices)}], got {n_devices!r}")
-    return jax.make_mesh((n,), (AXIS,), devices=devices[:n])
+    return jax.make_mesh((n,), (AXIS,), devices=devices[:n], axis_types=(AxisType.Auto,))
 
 
 def shard_problem(problem: GridProblem, mesh: Mesh) -> GridProblem:

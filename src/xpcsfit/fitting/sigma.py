@@ -17,7 +17,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import XPCSData
+from ..data import XPCSData, spans_processes
 from ..noise import estimate_sigma
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def resolve_sigma(data: XPCSData, estimate: bool, traced: bool
     if not estimate:
         return data, "default", 0.0, None
     try:
-        est = estimate_sigma(data.g2 if traced else np.asarray(data.g2))
+        shared = spans_processes(data.g2)  # a multi-process job's split data stay split
+        est = estimate_sigma(data.g2 if traced or shared else np.asarray(data.g2))
     except ValueError as err:  # too few frames for second differences
         logger.warning("σ estimate not possible (%s); the default 0.01 is used", err)
         return data, "default", 0.0, {"error": str(err)}

@@ -47,10 +47,11 @@ def _filter_phi(raw: RawC2, settings: DataSettings, key: str) -> RawC2:
 
 
 def load_raw(settings: DataSettings, data_file: str | Path | None = None,
-             data_field: str = "data_file") -> tuple[RawC2, dict[str, Any]]:
+             data_field: str = "data_file", rows_of=None) -> tuple[RawC2, dict[str, Any]]:
     """The matrices selected by `settings` (file, q, frames, φ ranges), via the NPZ cache
     when `settings.cache_dir` is set. `data_file` overrides the config's file (errors about
-    it name `data_field`, e.g. the CLI's "--data")."""
+    it name `data_field`, e.g. the CLI's "--data"). With `rows_of(n_t) -> slice`, only
+    those t1 rows are read (a multi-process job's share; the cache is not used)."""
     field = data_field if data_file is not None else "experimental_data.data_file_name"
     path = Path(data_file) if data_file is not None else settings.data_file
     if path is None:
@@ -58,7 +59,7 @@ def load_raw(settings: DataSettings, data_file: str | Path | None = None,
                          "(set it or pass --data FILE)")
     existing_file(path, field)
     cached, cpath = None, None
-    if settings.cache_dir is not None:
+    if settings.cache_dir is not None and rows_of is None:
         cpath = cache_file(settings.cache_dir, settings.cache_template, path, settings.q,
                            settings.start_frame, settings.end_frame)
         cached = read_cache(cpath, path)
@@ -67,7 +68,7 @@ def load_raw(settings: DataSettings, data_file: str | Path | None = None,
         frame_window(raw.n_frames, settings.start_frame, settings.end_frame, path)
     else:
         raw, _ = read_hdf5(path, q=settings.q, start_frame=settings.start_frame,
-                           end_frame=settings.end_frame, field=field)
+                           end_frame=settings.end_frame, field=field, rows_of=rows_of)
         if cpath is not None:
             write_cache(cpath, raw, path, settings.cache_compression)
     ranges_key = "phi_filtering.target_ranges"

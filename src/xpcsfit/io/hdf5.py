@@ -163,8 +163,33 @@ def frame_window(n_frames: int, start_frame: int, end_frame: int, file: Path) ->
     return slice(start_frame - 1, end)
 
 
-def _read_matrices(group, keys: list[str], frames_of, file: Path) -> tuple[np.ndarray, int]:
-    """Full matrices of `keys` restricted to the frame window `frames_of(n_frames)`."""
+def _share_from_triangle(ds, window: slice, rows: slice, where: str, file: Path) -> np.ndarray:
+    """Rows `rows` (of the window) of half + halfᵀ (diagonal halved), reading only the
+    row block and the column block of the stored triangle."""
+    first = window.start + rows.start
+    block = slice(first, window.start + rows.stop)
+    with _reading(file, where):
+        top = np.asarray(ds[block, window], dtype=np.float64)  # half[rows, :]
+        left = np.asarray(ds[window, block], dtype=np.float64).T  # half[:, rows]ᵀ
+    _finite(top, where, file)
+    _finite(left, where, file)
+    i = np.arange(rows.start, rows.stop)[:, None]  # global row of each share row
+    j = np.arange(top.shape[1])[None, :]
+    below = np.any(top[j < i]) or np.any(left[j > i])  # entries of the lower triangle
+    above = np.any(top[j > i]) or np.any(left[j < i])
+    if below and above:
+        raise ValueError(f"{where}: expected one stored triangle (half matrix), "
+                         f"found values on both sides of the diagonal")
+    share = top + left
+    r = np.arange(rows.stop - rows.start)
+    share[r, rows.start + r] *= 0.5
+    return share
+
+
+def _read_matrices(group, keys: list[str], frames_of, file: Path, rows_of=None
+                   ) -> tuple[np.ndarray, int]:
+    """Full matrices of `keys` restricted to the frame window `frames_of(n_frames)`; with
+    `rows_of(n_t) -> slice`, only those rows (of the window) of each matrix."""
     n_frames = None
     out = []
     for key in keys:
@@ -179,6 +204,10 @@ def _read_matrices(group, keys: list[str], frames_of, file: Path) -> tuple[np.nd
         elif ds.shape[0] != n_frames:
             raise ValueError(f"{where}: shape {ds.shape} differs from the "
                              f"{n_frames}×{n_frames} of the other matrices")
+        if rows_of is not None:
+            out.append(_share_from_triangle(ds, window, rows_of(window.stop - window.start),
+                                            where, file))
+            continue
         with _reading(file, where):
             half = np.asarray(ds[window, window], dtype=np.float64)
         _finite(half, where, file)
@@ -220,9 +249,12 @@ def _index_aps_old(f, file: Path) -> tuple[np.ndarray, np.ndarray, list[str], st
 
 
 def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_frame: int = -1,
-              field: str = "experimental_data.data_file_name") -> tuple[RawC2, slice]:
+              field: str = "experimental_data.data_file_name", rows_of=None
+              ) -> tuple[RawC2, slice]:
     """Read the full matrices at the file q nearest to `q` [Å⁻¹], frames
     `start_frame..end_frame` (1-based, inclusive, −1 = last), only that block from disk.
+    With `rows_of(n_t) -> slice` (a multi-process job's share), `c2` holds only those t1
+    rows of each matrix (n_phi, rows, n_t), and only they are read.
 
     Raises ValueError naming the file (as `field` when it is missing) and the HDF5 path of
     anything missing, of the wrong kind, unreadable or non-finite; the wrong q; the bad frame.
@@ -247,7 +279,8 @@ def read_hdf5(path: str | Path, *, q: float | None, start_frame: int = 1, end_fr
         q_sel = select_q(q_of, q, path)
         chosen = np.flatnonzero(q_of == q_sel)
         maps = _node(f, group, path, layout, group=True)
-        c2, n_frames = _read_matrices(maps, [keys[i] for i in chosen], frames_of, path)
+        c2, n_frames = _read_matrices(maps, [keys[i] for i in chosen], frames_of, path,
+                                      rows_of)
     raw = RawC2(c2=c2, phi=phi_of[chosen], q=q_sel, q_available=np.unique(q_of), layout=layout,
                 keys=tuple(keys[i] for i in chosen), n_frames=n_frames)
     logger.info("read %d matrices at q = %g Å⁻¹ from %s (%s layout)", raw.c2.shape[0], raw.q,

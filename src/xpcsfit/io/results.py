@@ -85,7 +85,8 @@ def is_figure(name: str) -> bool:
 
 def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSData,
                   config: FitConfig, *, dataset: dict[str, Any] | None = None,
-                  config_echo: dict[str, Any] | None = None) -> dict[str, Path]:
+                  config_echo: dict[str, Any] | None = None, fitted: bool = True
+                  ) -> dict[str, Path]:
     """Write `parameters.json`, `fit_report.json` and `fitted_data.npz` to `out_dir`, all at
     once (see `xpcsfit.io.atomic`): the files of an interrupted or failed call never
     appear, and result files and figures of an earlier run are removed (draw new ones with
@@ -95,18 +96,12 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     (= c2_exp − c2_fit), each (n_phi, n_t, n_t), and sigma, the σ the fit used (given,
     estimated or the default; same shape, or a scalar when uniform). The report holds
     `result.to_dict()`, the dataset description, the config (`config_echo`, default: the
-    dict the FitConfig was built from) and package versions. Returns the paths (keys
-    parameters, report, fitted, manifest).
+    dict the FitConfig was built from) and package versions. `fitted=False` writes no
+    fitted_data.npz (a multi-process job: no process holds all of c2). Returns the paths
+    (keys parameters, report, fitted (when written), manifest).
     """
     out = Path(out_dir)
     prepare_output_dir(out, "out_dir")
-    c2_exp = np.asarray(data.g2)
-    c2_fit = fitted_model(result, data, config)
-    # the σ the fit used: for data without σ, the model-free estimate when it was estimated
-    estimated = data.sigma_is_default and result.sigma_source == "estimated"
-    sigma = np.asarray(resolve_sigma(data, estimated, traced=False)[0].sigma)
-    if np.all(sigma == sigma.flat[0]):
-        sigma = sigma.flat[0]  # one value: stored as a scalar (broadcasts)
     summary = parameter_summary(result, config)
     report = {
         "result": result.to_dict(),
@@ -120,15 +115,29 @@ def write_results(out_dir: str | Path, result: OptimizationResult, data: XPCSDat
     }
     texts = {PARAMETERS: json.dumps(summary, indent=2), REPORT: json.dumps(report, indent=2)}
     with staging(out) as stage:
-        np.savez(stage / FITTED, phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
-                 c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma, q=float(data.q))
+        if fitted:
+            _write_fitted(stage / FITTED, result, data, config)
         for name, text in texts.items():
             (stage / name).write_text(text, encoding="utf-8")
         moved = commit(stage, out, _is_result_file)
-    paths = {"parameters": out / PARAMETERS, "report": out / REPORT, "fitted": out / FITTED,
-             "manifest": out / MANIFEST}
+    paths = {"parameters": out / PARAMETERS, "report": out / REPORT,
+             **({"fitted": out / FITTED} if fitted else {}), "manifest": out / MANIFEST}
     logger.info("wrote %s", ", ".join(p.name for p in moved))
     return paths
+
+
+def _write_fitted(path: Path, result: OptimizationResult, data: XPCSData,
+                  config: FitConfig) -> None:
+    """fitted_data.npz (see `write_results`)."""
+    c2_exp = np.asarray(data.g2)
+    c2_fit = fitted_model(result, data, config)
+    # the σ the fit used: for data without σ, the model-free estimate when it was estimated
+    estimated = data.sigma_is_default and result.sigma_source == "estimated"
+    sigma = np.asarray(resolve_sigma(data, estimated, traced=False)[0].sigma)
+    if np.all(sigma == sigma.flat[0]):
+        sigma = sigma.flat[0]  # one value: stored as a scalar (broadcasts)
+    np.savez(path, phi=np.asarray(data.phi), t=np.asarray(data.t), c2_exp=c2_exp,
+             c2_fit=c2_fit, residuals=c2_exp - c2_fit, sigma=sigma, q=float(data.q))
 
 
 def summary_lines(result: OptimizationResult, truth: dict[str, float] | None = None) -> list[str]:

@@ -1,0 +1,58 @@
+"""`xpcsfit fit --distributed`: one process of a multi-process fit. Every process loads its
+share of the data and runs the same fit; process 0 prints and writes the results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def start(args: argparse.Namespace):
+    """Join the job from the environment (before any other JAX work); refuse options that a
+    multi-process fit does not support, naming them."""
+    if args.multistart is not None:
+        raise ValueError("--multistart: not available with --distributed")
+    from .distributed import initialize, settings_from_env
+
+    return initialize(settings_from_env(os.environ))
+
+
+def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime,
+        echo: Callable[..., None], exit_ok: int, exit_not_good: int) -> int:
+    """Load this process's share, fit, and (process 0) write parameters.json and
+    fit_report.json; no fitted_data.npz or figures (no process holds all of c2)."""
+    import sys
+
+    import xpcsfit
+
+    from .io.results import summary_lines, write_results
+    from .io.share import load_share
+
+    say = echo if runtime.is_writer else (lambda *a, **k: None)
+    s = runtime.settings
+    data, dataset = load_share(loaded, args.data, data_field="--data")
+    rows = dataset["rows"]
+    say(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹, "
+        f"{data.n_phi} angles × {data.n_t}² = {data.n_points:,} points over {s.num_processes} "
+        f"processes (process {s.process_id}: t1 rows {rows[0]}..{rows[1] - 1})")
+    say(f"fitting {loaded.fit.analysis_mode} on {s.num_processes} processes …")
+    result = xpcsfit.fit(data, loaded.fit)
+    for line in summary_lines(result):
+        say(line)
+    say(f"time: {result.execution_time:.2f} s")
+    if runtime.is_writer:
+        paths = write_results(out, result, data, loaded.fit, dataset=dataset, config_echo=raw,
+                              fitted=False)
+        say(f"wrote {', '.join(str(p) for p in paths.values())} (no fitted_data.npz or "
+            f"figures in a multi-process fit)")
+    runtime.stop()
+    if result.quality_flag != "good":
+        why = "; ".join(result.quality_reasons)
+        say(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
+            f"{result.convergence_status}{': ' + why if why else ''} "
+            f"(exit code {exit_not_good})", stream=sys.stderr)
+        return exit_not_good
+    return exit_ok
