@@ -163,8 +163,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
             if cli_many.wants_many(args):
                 raise ValueError("--distributed: fits one q-bin (set "
                                  "analyzer_parameters.scattering.wavevector_q)")
-            return cli_distributed.run(args, loaded, raw, out, runtime, _echo, EXIT_OK,
-                                       EXIT_NOT_GOOD)
+            return cli_distributed.run(args, loaded, raw, out, runtime, _echo, _exit_code)
         return _fit_and_write(args, loaded, raw, out, interrupt)
     except BaseException:
         if created:
@@ -208,11 +207,16 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     figures = _plots(out, args.no_plots)
     _echo(f"wrote {', '.join(str(p) for p in paths.values())}"
           + (f" and {len(figures)} figures" if figures else ""))
+    return _exit_code(result, _echo)
+
+
+def _exit_code(result: Any, echo: Any) -> int:
+    """EXIT_OK for a "good" result, else EXIT_NOT_GOOD after one line saying why."""
     if result.quality_flag != "good":
         why = "; ".join(result.quality_reasons)
-        _echo(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
-              f"{result.convergence_status}{': ' + why if why else ''} "
-              f"(exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
+        echo(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
+             f"{result.convergence_status}{': ' + why if why else ''} "
+             f"(exit code {EXIT_NOT_GOOD})", stream=sys.stderr)
         return EXIT_NOT_GOOD
     return EXIT_OK
 

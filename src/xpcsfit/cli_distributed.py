@@ -21,11 +21,10 @@ def start(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime,
-        echo: Callable[..., None], exit_ok: int, exit_not_good: int) -> int:
+        echo: Callable[..., None], exit_code: Callable[[Any, Callable], int]) -> int:
     """Load this process's share, fit, and (process 0) write parameters.json and
-    fit_report.json; no fitted_data.npz or figures (no process holds all of c2)."""
-    import sys
-
+    fit_report.json; no fitted_data.npz or figures (no process holds all of c2). Every
+    process returns `exit_code(result, echo)`."""
     import xpcsfit
 
     from .io.results import summary_lines, write_results
@@ -49,10 +48,4 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime,
         say(f"wrote {', '.join(str(p) for p in paths.values())} (no fitted_data.npz or "
             f"figures in a multi-process fit)")
     runtime.stop()
-    if result.quality_flag != "good":
-        why = "; ".join(result.quality_reasons)
-        say(f"xpcsfit: result not good: quality = {result.quality_flag}, status = "
-            f"{result.convergence_status}{': ' + why if why else ''} "
-            f"(exit code {exit_not_good})", stream=sys.stderr)
-        return exit_not_good
-    return exit_ok
+    return exit_code(result, say)
