@@ -8,7 +8,7 @@ what it saw to <out>/process_<id>.json.
 CONFIG_JSON is one config dict or a list of them (fitted in turn; `--warm` needs one).
 DATA_DIR holds g2.npy (n_phi, n_t, n_t) and meta.json (t, phi, q, L, sigma: a number or
 null for the estimate). With XPCSFIT_TEST_DIE=<id>, that process dies (os._exit) just
-before the fit.
+before the fit; with XPCSFIT_TEST_FAIL=<id>, it raises there (an error, as in user code).
 """
 
 import json
@@ -40,6 +40,8 @@ def main(data_dir: str, out_dir: str, config_json: str, *flags: str) -> int:
                        L=meta["L"], sigma=meta["sigma"])
     if os.environ.get("XPCSFIT_TEST_DIE") == str(runtime.settings.process_id):
         os._exit(9)
+    if os.environ.get("XPCSFIT_TEST_FAIL") == str(runtime.settings.process_id):
+        raise ValueError("XPCSFIT_TEST_FAIL: this process fails before the fit")
     configs = json.loads(config_json)
     fits = []
     for config in configs if isinstance(configs, list) else [configs]:

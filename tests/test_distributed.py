@@ -363,6 +363,18 @@ def test_a_process_that_dies_ends_the_others(million, tmp_path, monkeypatch):
     assert len(lines) == 1 and "process 1 of 2 stopped responding" in lines[0]
 
 
+def test_a_process_that_fails_ends_itself_and_the_others(million, tmp_path, monkeypatch):
+    """An error in one process (not a crash): it exits at once with its error instead of
+    waiting in JAX's shutdown for the peers that wait for it, and they follow."""
+    monkeypatch.setenv("XPCSFIT_TEST_FAIL", "1")
+    start = time.monotonic()
+    _, outs = _launch(million[0], tmp_path, 2, deadline=180, timeout=4)
+    assert outs[1].returncode == 1 and "XPCSFIT_TEST_FAIL" in outs[1].stderr
+    assert outs[0].returncode == EXIT_LOST, outs[0].stderr[-2000:]
+    assert "process 1 of 2 stopped responding" in outs[0].stderr
+    assert time.monotonic() - start < 120
+
+
 def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path):
     from xpcsfit.demo import demo_problem
     from xpcsfit.io import load_config, load_dataset, simulate_files

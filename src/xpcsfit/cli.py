@@ -145,7 +145,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
-    runtime = cli_distributed.start(args) if args.distributed else None
+    runtime = args.runtime = cli_distributed.start(args) if args.distributed else None
     cli_many.start_cache(args, _echo)
     cfg_path = Path(args.config)
     raw = copy.deepcopy(read_config_file(cfg_path))
@@ -410,6 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `xpcsfit` command; returns the exit code (see `EXIT_CODES`).
     Argument errors raise SystemExit(2) after one line on stderr, as argparse does."""
     args = build_parser().parse_args(argv)
+    code = _main(args)
+    runtime = getattr(args, "runtime", None)
+    if runtime is not None:  # a multi-process job's process that did not finish leaves
+        runtime.exit_code = code  # with this code (`distributed.Runtime`)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     interrupt = _Interrupt()
     try:
         previous = signal.signal(signal.SIGINT, interrupt)

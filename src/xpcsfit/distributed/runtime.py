@@ -12,9 +12,12 @@ code `EXIT_LOST`.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,11 +45,15 @@ def exit_with_line(line: str) -> None:
 
 @dataclasses.dataclass
 class Runtime:
-    """A started multi-process runtime: its settings and heartbeat watchdog (`stop` it
-    when the fit is done, before the process exits)."""
+    """A started multi-process runtime: its settings and heartbeat watchdog. `stop` it when
+    this process's part of the job is done. A process that exits without `stop` (an error)
+    ends at once with `exit_code` (default 1), skipping JAX's shutdown barrier, which would
+    wait for the peers that wait for it; its silence then ends the peers (`EXIT_LOST`)."""
 
     settings: DistributedSettings
     watchdog: Watchdog | None
+    exit_code: int = 1
+    finished: bool = False
 
     @property
     def is_writer(self) -> bool:
@@ -54,8 +61,20 @@ class Runtime:
         return self.settings.process_id == 0
 
     def stop(self) -> None:
+        self.finished = True
         if self.watchdog is not None:
             self.watchdog.stop()
+
+    def _at_exit(self) -> None:
+        """atexit hook (runs before JAX's teardown): an unfinished process leaves now."""
+        if self.finished:
+            return
+        if self.watchdog is not None:
+            self.watchdog.halt()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(self.exit_code)
 
 
 def initialize(settings: DistributedSettings,
@@ -98,7 +117,9 @@ def initialize(settings: DistributedSettings,
 
     watchdog = Watchdog(distributed.global_state.client, s, on_lost)
     watchdog.start()
-    return Runtime(s, watchdog)
+    runtime = Runtime(s, watchdog)
+    atexit.register(runtime._at_exit)
+    return runtime
 
 
 class Watchdog(threading.Thread):
@@ -152,6 +173,10 @@ class Watchdog(threading.Thread):
             if "NOT_FOUND" in str(err) or "not found" in str(err).lower():
                 return None
             raise
+
+    def halt(self) -> None:
+        """End the heartbeats without marking this process finished (peers see silence)."""
+        self._halt.set()
 
     def stop(self) -> None:
         """Mark this process finished (peers stop watching it) and end the thread."""
