@@ -54,6 +54,12 @@ def config_for(case: dict[str, Any]) -> dict[str, Any]:
             "optimization": {"nlsq": nlsq}}
 
 
+def laminar_window(n_t: int, n_phi: int = 23) -> dict[str, Any]:
+    """The laminar case with n_t frames over a fixed 20 s window (dt = 20/n_t), so the
+    decorrelation, and the difficulty, stay the same whatever n_t."""
+    return {"mode": "laminar_flow", "n_phi": n_phi, "n_t": n_t, "dt": 20.0 / n_t}
+
+
 def case_label(case: dict[str, Any]) -> str:
     """Short name, e.g. "laminar 23φ×200²"."""
     kind = "laminar" if case["mode"] == "laminar_flow" else "static"
