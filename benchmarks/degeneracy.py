@@ -27,7 +27,8 @@ Layer cost (full run only, issue 21 goal "any combination of defense layers cost
 plain fit"): on one data set (baseline case, LAYER_N_T frames, 0.2M points) the warm time
 of the plain fit (individual, no layers) and of each layer alone, all layers, and
 homodyne's laminar template (its `optimization` section as shipped), with the ratio to the
-plain fit of the same run; recovery and screening are off except in the template row.
+plain fit of the same run (medians of LAYER_REPEATS warm runs); recovery and screening are
+off except in the template row.
 Written to results/degeneracy_layers.json.
 
     python -m benchmarks degeneracy [--quick]
@@ -44,12 +45,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import environment, print_table, timed, write_json
+from benchmarks.common import environment, median_time, print_table, timed, write_json
 from benchmarks.problems import LAMINAR, NAMES, angles
 
 N_PHI = 23
 CONTRAST, OFFSET = 0.35, 1.0  # of the simulated data, every angle
 LAYER_N_T = 94  # 23 × 94 × 93 = 201,066 points
+LAYER_REPEATS = 3  # warm runs per layer row (median; the plain fit takes ~0.2 s)
 TEMPLATE = (Path(__file__).resolve().parents[1] / "tests" / "data" / "homodyne_configs"
             / "homodyne_laminar_flow.json")
 ALL_LAYERS = {"per_angle_mode": "individual", "hierarchical": {"enable": True},
@@ -182,6 +184,15 @@ def _settings(n_t: int, quick: bool) -> dict[str, Any]:
             "quick": quick}
 
 
+def _median_fit(data, case: dict[str, Any], nlsq, optimization):
+    """One untimed fit (compiles), then (result, median s, all s) of LAYER_REPEATS warm ones."""
+    def once():
+        return _fit(data, nlsq, case["start"], case["per_angle"], optimization)[0]
+
+    once()
+    return median_time(once, LAYER_REPEATS)
+
+
 def run_layers(n_t: int = LAYER_N_T) -> list[dict[str, Any]]:
     """Warm time of each layer alone, all layers and homodyne's laminar template vs the plain
     fit (same data and start, same run); writes results/degeneracy_layers.json."""
@@ -193,10 +204,11 @@ def run_layers(n_t: int = LAYER_N_T) -> list[dict[str, Any]]:
     runs.append(("homodyne laminar template", None, template))
     rows = []
     for name, nlsq, optimization in runs:
-        res, seconds = _warm_fit(data, nlsq, case["start"], case["per_angle"], optimization)
+        res, seconds, runs_s = _median_fit(data, case, nlsq, optimization)
         layers = res.device_info.get("defense", {}).get("layers", {})
         rows.append({**_row(case["name"], name, res, seconds, ref, truth),
                      "points": int(data.n_points), "strategy": res.device_info["strategy"],
+                     "seconds_runs": runs_s,
                      "layers_ran": sorted(k for k, v in layers.items() if v.get("ran"))})
         print(f"done: {name} {seconds:.2f} s", flush=True)
     for row in rows:

@@ -7,8 +7,8 @@ the requested device) is inherited.
 
 With `reuse=True` a call identical to an earlier one of this run (same target and spec)
 returns that measurement again, marked `"reused": True`, instead of starting another
-process: `--quick` suites that share a case (fit, scaling and screening's "on" row) pay
-its compilation once. Full runs never reuse.
+process: `--quick` suites that share a case (scaling and screening's "on" row) pay its
+compilation once. Full runs never reuse.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ import numpy as np
 LAMINAR = np.array([3.0e3, 0.6, 20.0, 2.0e-4, 0.4, 1.0e-5, 3.0])
 NAMES = ("D0", "alpha", "D_offset", "gamma_dot_t0", "beta", "gamma_dot_t_offset", "phi0")
 START_FACTOR = 1.5
+QUICK_N_T = 30
+"""Frames of the `--quick` case the scaling and screening suites share (laminar 23φ, 20 s
+window: 20,010 points, 53 parameters), measured once per run (`isolate` reuse)."""
 
 
 def truth_for(mode: str) -> np.ndarray:

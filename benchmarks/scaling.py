@@ -3,8 +3,8 @@
 n_t = 200, 500, 1000 (0.92M, 5.75M, 23M points) over the same 20 s window (dt = 20/n_t),
 so the decorrelation, and the difficulty, stay fixed while the number of points grows.
 Each size runs in its own process (peak RSS per case); scipy runs where it fits
-(`benchmarks.fitsuite`). Quick: n_t = 50 without scipy; it is the `fit` suite's quick
-case, so within one `--quick` run its measurement is reused (`"reused": true`).
+(`benchmarks.fitsuite`). Quick: n_t = 30 without scipy; it is also the `screening` suite's
+"on" case, so within one `--quick` run that suite reuses this measurement.
 
     python -m benchmarks scaling [--quick]
 """
@@ -12,10 +12,10 @@ case, so within one `--quick` run its measurement is reused (`"reused": true`).
 from __future__ import annotations
 
 from benchmarks.fitsuite import run_cases
-from benchmarks.problems import laminar_window
+from benchmarks.problems import QUICK_N_T, laminar_window
 
 SIZES = (200, 500, 1000)
-QUICK_SIZES = (50,)
+QUICK_SIZES = (QUICK_N_T,)
 
 
 def run(quick: bool = False) -> None:
