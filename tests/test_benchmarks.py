@@ -220,3 +220,15 @@ def test_degeneracy_layer_rows_switch_on_one_layer_each():
     assert {name: state(nlsq) for name, nlsq in LAYERS.items()} == expected
     assert TEMPLATE.exists()
 
+
+
+def test_compile_cache_is_on_only_inside_the_block(tmp_path):
+    from benchmarks.common import compile_cache
+
+    before = (jax.config.jax_compilation_cache_dir,
+              jax.config.jax_persistent_cache_min_compile_time_secs)
+    with compile_cache(tmp_path / "c") as folder:
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
+    assert (jax.config.jax_compilation_cache_dir,
+            jax.config.jax_persistent_cache_min_compile_time_secs) == before
