@@ -241,7 +241,8 @@ def run(quick: bool = False) -> None:
     if cache is not None:
         with compile_cache(cache):
             rows = _cases(CASES[1:2], {k: METHODS[k] for k in ("individual", "default")}, n_t)
-        print(f"(warm times; untimed first runs loaded from the compilation cache {cache})")
+        print(f"(warm times; compilation cache {cache}: the first --quick run fills it, "
+              "later ones load the untimed first runs from it)")
     else:
         rows = _cases(CASES, METHODS, n_t)
     table = print_table(rows, COLUMNS + VERDICT)
