@@ -2,8 +2,9 @@
 
 Suites: solver (NIST vs scipy), fit (xpcsfit vs scipy on simulated XPCS), scaling
 (0.92M–23M points), streaming (memory-mapped data), degeneracy, batch (vmap vs loop).
-With no suite named, all run. `--quick` runs every suite's small cases (about 2 minutes in
-all on a 2-core CPU). Results: benchmarks/results/<suite>.json and .md (results/quick/ for
+With no suite named, all run. `--quick` runs every suite's small cases (about 1.5 minutes
+in all on 2 quiet cores, estimated from CPU time; 2.7–4.5 minutes measured on a loaded one;
+the first run on a machine ~10 s more, filling degeneracy's compilation cache). Results: benchmarks/results/<suite>.json and .md (results/quick/ for
 --quick); summary.md (the README tables) and the plots of time and memory vs points are
 redrawn there at the end (`--no-plots` skips the plots).
 """
@@ -23,7 +24,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"any of: {', '.join(SUITES)} (default: all)")
-    parser.add_argument("--quick", action="store_true", help="small cases only (about 2 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="small cases only (about 1.5 minutes on 2 quiet cores)")
     parser.add_argument("--device", choices=["cpu", "gpu"],
                         help="cpu forces JAX_PLATFORMS=cpu; gpu requires a GPU")
     parser.add_argument("--no-plots", action="store_true", help="do not redraw the PNG plots")
