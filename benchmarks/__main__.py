@@ -24,7 +24,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"any of: {', '.join(SUITES)} (default: all)")
-    parser.add_argument("--quick", action="store_true", help="small cases only (about 1.5 minutes on 2 quiet cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small cases only (about 1.5 minutes on 2 quiet cores)")
     parser.add_argument("--device", choices=["cpu", "gpu"],
                         help="cpu forces JAX_PLATFORMS=cpu; gpu requires a GPU")
     parser.add_argument("--no-plots", action="store_true", help="do not redraw the PNG plots")

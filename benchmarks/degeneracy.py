@@ -132,8 +132,9 @@ def _data(settings: dict[str, Any], n_t: int):
         truth[NAMES.index("phi0")] = settings["phi0"]
     phi = (np.linspace(0.0, 360.0, N_PHI, endpoint=False) if settings.get("full_circle")
            else angles(N_PHI))
-    data, _ = xpcsfit.simulate(truth, CONTRAST, OFFSET, n_t=settings.get("n_t", n_t), dt=0.2, phi=phi,
-                               q=0.005, L=2e6, noise=settings.get("noise", 0.01), seed=0)
+    data, _ = xpcsfit.simulate(truth, CONTRAST, OFFSET, n_t=settings.get("n_t", n_t), dt=0.2,
+                               phi=phi, q=0.005, L=2e6, noise=settings.get("noise", 0.01),
+                               seed=0)
     return data, truth
 
 
