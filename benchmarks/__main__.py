@@ -4,8 +4,8 @@ Suites: solver (NIST vs scipy), fit (xpcsfit vs scipy on simulated XPCS), scalin
 (0.92M–23M points), streaming (memory-mapped data), degeneracy, batch (vmap vs loop).
 With no suite named, all run. `--quick` runs every suite's small cases (about 1.5 minutes
 in all on 2 quiet cores, estimated from CPU time; 2.7–4.5 minutes measured on a loaded one;
-the first run on a machine ~10 s more, filling degeneracy's compilation cache). Results: benchmarks/results/<suite>.json and .md (results/quick/ for
---quick); summary.md (the README tables) and the plots of time and memory vs points are
+the first run on a machine ~10 s more, filling degeneracy's compilation cache). Results:
+benchmarks/results/<suite>.json and .md (results/quick/ for --quick); summary.md (the README tables) and the plots of time and memory vs points are
 redrawn there at the end (`--no-plots` skips the plots).
 """
 
