@@ -5,8 +5,9 @@ Suites: solver (NIST vs scipy), fit (xpcsfit vs scipy on simulated XPCS), scalin
 With no suite named, all run. `--quick` runs every suite's small cases (about 1.5 minutes
 in all on 2 quiet cores, estimated from CPU time; 2.7–4.5 minutes measured on a loaded one;
 the first run on a machine ~10 s more, filling degeneracy's compilation cache). Results:
-benchmarks/results/<suite>.json and .md (results/quick/ for --quick); summary.md (the README tables) and the plots of time and memory vs points are
-redrawn there at the end (`--no-plots` skips the plots).
+benchmarks/results/<suite>.json and .md (results/quick/ for --quick); summary.md (the
+README tables) and the plots of time and memory vs points are redrawn there at the end
+(`--no-plots` skips the plots).
 """
 
 from __future__ import annotations
