@@ -3,8 +3,8 @@
 Suites: solver (NIST vs scipy), fit (xpcsfit vs scipy on simulated XPCS), scaling
 (0.92M–23M points), streaming (memory-mapped data), degeneracy, batch (vmap vs loop).
 With no suite named, all run. `--quick` runs every suite's small cases (about 1.5 minutes
-in all on 2 quiet cores, estimated from CPU time; 2.7–4.5 minutes measured on a loaded one;
-the first run on a machine ~10 s more, filling degeneracy's compilation cache). Results:
+in all on 2 quiet cores: 84–95 s measured, the first run on a machine ~10 s more while it
+fills degeneracy's compilation cache; 3–4.5 minutes on a loaded machine). Results:
 benchmarks/results/<suite>.json and .md (results/quick/ for --quick); summary.md (the
 README tables) and the plots of time and memory vs points are redrawn there at the end
 (`--no-plots` skips the plots).
