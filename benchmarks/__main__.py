@@ -2,10 +2,12 @@
 
 Suites: solver (NIST vs scipy), fit (xpcsfit vs scipy on simulated XPCS), scaling
 (0.92M–23M points), streaming (memory-mapped data), degeneracy, batch (vmap vs loop).
-With no suite named, all run. `--quick` runs every suite's small cases (about 2 minutes in
-all on a 2-core CPU). Results: benchmarks/results/<suite>.json and .md (results/quick/ for
---quick); summary.md (the README tables) and the plots of time and memory vs points are
-redrawn there at the end (`--no-plots` skips the plots).
+With no suite named, all run. `--quick` runs every suite's small cases (about 1.5 minutes
+in all on 2 quiet cores: 84–95 s measured, the first run on a machine ~10 s more while it
+fills degeneracy's compilation cache; 3–4.5 minutes on a loaded machine). Results:
+benchmarks/results/<suite>.json and .md (results/quick/ for --quick); summary.md (the
+README tables) and the plots of time and memory vs points are redrawn there at the end
+(`--no-plots` skips the plots).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"any of: {', '.join(SUITES)} (default: all)")
-    parser.add_argument("--quick", action="store_true", help="small cases only (about 2 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small cases only (about 1.5 minutes on 2 quiet cores)")
     parser.add_argument("--device", choices=["cpu", "gpu"],
                         help="cpu forces JAX_PLATFORMS=cpu; gpu requires a GPU")
     parser.add_argument("--no-plots", action="store_true", help="do not redraw the PNG plots")

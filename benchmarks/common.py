@@ -11,12 +11,13 @@ and the same table as `<suite>.md` beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,30 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]])
     text = markdown_table(rows, columns)
     print(text, flush=True)
     return text
+
+
+_CACHE_KEYS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+               "jax_persistent_cache_min_entry_size_bytes")
+
+
+@contextlib.contextmanager
+def compile_cache(folder: Path) -> Iterator[Path]:
+    """JAX's persistent compilation cache in `folder` (`xpcsfit.enable_compile_cache`) for
+    the block, then the previous settings again. A cached executable hides compile time:
+    use it only around warm-only measurements, and say so in the results."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    import xpcsfit
+
+    before = {key: getattr(jax.config, key) for key in _CACHE_KEYS}
+    xpcsfit.enable_compile_cache(folder)
+    try:
+        yield folder
+    finally:
+        for key, value in before.items():
+            jax.config.update(key, value)
+        compilation_cache.reset_cache()
 
 
 def check_payload(payload: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def data_passes(result: Any) -> int:
 
 
 def xpcsfit_case(spec: dict[str, Any]) -> dict[str, Any]:
-    """Cold fit, median of `warm_runs` warm fits of the same data, floor, errors, memory."""
+    """Cold fit, median of `warm_runs` warm fits of the same data, floor (unless
+    spec["floor"] is false: no pass_*, counts or overhead keys), errors, memory."""
     import xpcsfit
     from benchmarks.floor import pass_floor
     from xpcsfit.fitting.build import chunk_pairs_for
@@ -45,8 +46,12 @@ def xpcsfit_case(spec: dict[str, Any]) -> dict[str, Any]:
     warm, warm_s, warm_all = median_time(lambda: xpcsfit.fit(data, cfg),
                                          spec.get("warm_runs", WARM_RUNS))
     fit_rss, fit_device = peak_rss_gb(), device_peak_gb()  # before the floor's own copy
-    floor = pass_floor(data, spec["mode"], warm.parameters, chunk_pairs_for(data.n_phi, None))
     passes = data_passes(warm)
+    floor = {}
+    if spec.get("floor", True):
+        floor = pass_floor(data, spec["mode"], warm.parameters,
+                           chunk_pairs_for(data.n_phi, None))
+        floor["overhead"] = warm_s / (passes * floor["pass_s"])
     layers = warm.device_info["defense"]["layers"]
     return {"points": int(data.n_points), "n_phi": int(data.n_phi), "n_t": int(data.n_t),
             "params": int(warm.parameters.size), "strategy": warm.device_info["strategy"],
@@ -56,7 +61,6 @@ def xpcsfit_case(spec: dict[str, Any]) -> dict[str, Any]:
             "quality": warm.quality_flag,
             "defense_layers": sorted(k for k, v in layers.items() if v.get("ran")),
             **truth_errors(warm, truth_for(spec["mode"])), **floor,
-            "overhead": warm_s / (passes * floor["pass_s"]),
             "points_per_s": data.n_points / warm_s, "data_rss_gb": data_rss,
             "peak_rss_gb": fit_rss, "device_peak_gb": fit_device,
             "x0": np.asarray(warm.initial_parameters).tolist(),

@@ -59,10 +59,11 @@ def scipy_columns(case: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
             "max_rel_diff": float(np.max(diff)), "scipy_note": None}
 
 
-def measure(case: dict[str, Any], with_scipy: bool) -> dict[str, Any]:
-    """One table row: the xpcsfit case, its efficiency and (optionally) scipy."""
+def measure(case: dict[str, Any], with_scipy: bool, reuse: bool = False) -> dict[str, Any]:
+    """One table row: the xpcsfit case, its efficiency and (optionally) scipy; `reuse`: an
+    identical case measured earlier in this run is not measured again (`isolate`)."""
     try:
-        ours = isolated("benchmarks.fitcase:xpcsfit_case", case)
+        ours = isolated("benchmarks.fitcase:xpcsfit_case", case, reuse=reuse)
     except CaseError as err:  # e.g. out of device memory: the row says so, the suite goes on
         print(f"case failed: {err}", file=sys.stderr, flush=True)
         return {"case": case_label(case), "mode": case["mode"], "n_phi": case["n_phi"],
@@ -78,12 +79,12 @@ def measure(case: dict[str, Any], with_scipy: bool) -> dict[str, Any]:
     return row
 
 
-def run_cases(suite: str, cases: list[dict[str, Any]], with_scipy: bool = True
-              ) -> list[dict[str, Any]]:
+def run_cases(suite: str, cases: list[dict[str, Any]], with_scipy: bool = True,
+              reuse: bool = False) -> list[dict[str, Any]]:
     """Measure each case, print the Markdown table and write results/<suite>.json."""
     rows = []
     for case in cases:
-        rows.append(measure(case, with_scipy))
+        rows.append(measure(case, with_scipy, reuse))
         print(f"done: {rows[-1]['case']}", flush=True)
     write_results(suite, rows, print_table(rows, COLUMNS))
     return rows

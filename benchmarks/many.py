@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import print_table, timed, write_results
+from benchmarks.common import compile_cache, print_table, timed, write_results
 
 COLUMNS = [("case", "case", "s"), ("points", "points per q", ","), ("n_q", "q-bins", "d"),
            ("processes", "processes", "d"), ("cache", "cache", "s"),
@@ -93,7 +93,6 @@ def _full(work: Path) -> list[dict]:
 
 def _quick(work: Path) -> list[dict]:
     import jax
-    from jax.experimental.compilation_cache import compilation_cache
 
     import xpcsfit
     from xpcsfit.demo import demo_problem
@@ -106,16 +105,12 @@ def _quick(work: Path) -> list[dict]:
     cfg = {"analysis_mode": "static_isotropic"}
     points = bins[0].n_points
     rows = []
-    xpcsfit.enable_compile_cache(work / "cache")
-    try:
+    with compile_cache(work / "cache"):
         jax.clear_caches()
         _, cold = timed(lambda: xpcsfit.fit_many(bins[:1], cfg))  # compiles, writes the cache
         _, rest = timed(lambda: xpcsfit.fit_many(bins[1:], cfg))  # same shapes: no compile
         jax.clear_caches()  # a new process: no executable in memory
         _, cached = timed(lambda: xpcsfit.fit_many(bins[:1], cfg))
-    finally:
-        jax.config.update("jax_compilation_cache_dir", None)
-        compilation_cache.reset_cache()
     loop = cold + rest
     rows += [{"case": "cache: first process (emulated)", "points": points, "n_q": 1,
               "processes": 1, "cache": "on", "wall_s": cold, "fit_s": cold, "per_q_s": cold},

@@ -13,6 +13,9 @@ import numpy as np
 LAMINAR = np.array([3.0e3, 0.6, 20.0, 2.0e-4, 0.4, 1.0e-5, 3.0])
 NAMES = ("D0", "alpha", "D_offset", "gamma_dot_t0", "beta", "gamma_dot_t_offset", "phi0")
 START_FACTOR = 1.5
+QUICK_N_T = 30
+"""Frames of the `--quick` case the scaling and screening suites share (laminar 23φ, 20 s
+window: 20,010 points, 53 parameters), measured once per run (`isolate` reuse)."""
 
 
 def truth_for(mode: str) -> np.ndarray:
@@ -52,6 +55,12 @@ def config_for(case: dict[str, Any]) -> dict[str, Any]:
             "initial_parameters": {"parameter_names": list(NAMES[: truth.shape[0]]),
                                    "values": [float(v) * START_FACTOR for v in truth]},
             "optimization": {"nlsq": nlsq}}
+
+
+def laminar_window(n_t: int, n_phi: int = 23) -> dict[str, Any]:
+    """The laminar case with n_t frames over a fixed 20 s window (dt = 20/n_t), so the
+    decorrelation, and the difficulty, stay the same whatever n_t."""
+    return {"mode": "laminar_flow", "n_phi": n_phi, "n_t": n_t, "dt": 20.0 / n_t}
 
 
 def case_label(case: dict[str, Any]) -> str:

@@ -162,3 +162,73 @@ def test_device_cpu_sets_platform(monkeypatch):
     import os
 
     assert os.environ["JAX_PLATFORMS"] == "cpu" and os.environ[DEVICE_ENV] == "cpu"
+
+
+def test_isolated_reuse_measures_an_identical_case_once(tmp_path, monkeypatch):
+    """`reuse=True` returns an identical earlier call's dict (marked) without a new process;
+    a different spec, or reuse off, starts one."""
+    import os
+
+    from benchmarks import isolate
+
+    log = tmp_path / "calls.txt"
+    (tmp_path / "bench_counted.py").write_text(
+        "def case(spec):\n"
+        f"    with open({str(log)!r}, 'a') as f:\n"
+        "        f.write('x')\n"
+        "    return {'n': spec['n']}\n")
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), root,
+                                                      os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setattr(isolate, "_MEASURED", {})
+    first = isolate.isolated("bench_counted:case", {"n": 1}, reuse=True)
+    again = isolate.isolated("bench_counted:case", {"n": 1}, reuse=True)
+    other = isolate.isolated("bench_counted:case", {"n": 2}, reuse=True)
+    fresh = isolate.isolated("bench_counted:case", {"n": 1})
+    assert first == {"n": 1} and again == {"n": 1, "reused": True}
+    assert other == {"n": 2} and fresh == {"n": 1}
+    assert log.read_text() == "xxx"  # n=1, n=2, n=1 without reuse
+
+
+def test_degeneracy_layer_rows_switch_on_one_layer_each():
+    """Each per-layer row of the degeneracy suite turns on its own layer and no other
+    (recovery and screening off), so its ratio to the plain fit is that layer's cost."""
+    import warnings
+
+    from benchmarks.degeneracy import LAYERS, TEMPLATE, _config
+    from benchmarks.problems import LAMINAR
+
+    def state(nlsq):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = xpcsfit.FitConfig.from_dict(_config(nlsq, LAMINAR))
+        d = cfg.defense
+        on = {"hierarchical": d.hierarchical.enable, "regularization": d.regularization.enable,
+              "monitor": d.monitor.enable, "shear_weighting": d.shear_weighting.enable}
+        layers = {k for k, v in on.items() if v and d.enable}
+        if cfg.per_angle.mode == "fourier":
+            layers.add("fourier")
+        assert not cfg.recovery and not cfg.screening.enable
+        return layers
+
+    expected = {"plain (no layer)": set(), "L1 fourier": {"fourier"},
+                "L2 hierarchical": {"hierarchical"}, "L3 CV regularisation": {"regularization"},
+                "L4 gradient monitor (warn)": {"monitor"},
+                "L5 shear weighting": {"shear_weighting"},
+                "all layers (defended)": {"hierarchical", "regularization", "monitor",
+                                          "shear_weighting"}}
+    assert {name: state(nlsq) for name, nlsq in LAYERS.items()} == expected
+    assert TEMPLATE.exists()
+
+
+
+def test_compile_cache_is_on_only_inside_the_block(tmp_path):
+    from benchmarks.common import compile_cache
+
+    before = (jax.config.jax_compilation_cache_dir,
+              jax.config.jax_persistent_cache_min_compile_time_secs)
+    with compile_cache(tmp_path / "c") as folder:
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
+    assert (jax.config.jax_compilation_cache_dir,
+            jax.config.jax_persistent_cache_min_compile_time_secs) == before
