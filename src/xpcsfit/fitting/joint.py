@@ -11,8 +11,9 @@ consistency check, the F-test of the nested models (shared vs per-bin physics):
     F = [(χ²_J − Σ_k χ²_k)/s/d₁] / [Σ_k χ²_k/s/d₂]  ~  F(d₁, d₂),
     d₁ = (K − 1)·p,  d₂ = Σ_k (N_k − n_free,k)/s
 
-over K bins and p free physical parameters, N_k fitted points, s = 2 for exactly
-symmetric c2 (each independent value appears twice), else 1. It compares costs only, so
+over K bins and p free physical parameters, N_k fitted points, s = 2 when each
+independent value was fitted twice (symmetric c2 fitted over both triangles), else 1
+(symmetric c2 fitted in memory holds only t1 < t2). It compares costs only, so
 degenerate or strongly correlated parameters (a singular per-bin covariance) do not
 break it, and a misscaled σ cancels. A p-value below `CONSISTENCY_ALPHA` says the physics
 is not the same at every q. Each bin's z-scores (θ_k − θ_J)/SE_k are listed as well. The
@@ -98,14 +99,18 @@ def consistency(singles: Sequence[OptimizationResult], joint: OptimizationResult
 
 def bin_chi2(joint: OptimizationResult, data: XPCSData, start: int, n_all: int,
              config: FitConfig) -> tuple[float, int]:
-    """χ² of one bin (σ as fitted, diagonal excluded) at the joint answer, and its points."""
+    """χ² of one bin (σ as fitted, diagonal excluded; t1 < t2 only when the joint fit held
+    those pairs) at the joint answer, and its points."""
     x = np.asarray(joint.parameters)
     m = data.n_phi
     model = g2_model(jnp.asarray(x[2 * n_all:]), x[start:start + m],
                      x[n_all + start:n_all + start + m], data.t, data.phi, q=data.q, L=data.L,
                      mode=config.analysis_mode, convention=config.convention)
     r = (np.asarray(data.g2) - np.asarray(model)) / np.asarray(data.sigma)
-    r = r[:, ~np.eye(data.n_t, dtype=bool)]
+    keep = ~np.eye(data.n_t, dtype=bool)
+    if joint.device_info.get("fitted_pairs") == "upper":
+        keep = np.triu(keep)
+    r = r[:, keep]
     return float(np.sum(r * r)), int(r.size)
 
 

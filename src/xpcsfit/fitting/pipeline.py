@@ -50,7 +50,9 @@ class AttemptLog(eqx.Module):
 
 class Outcome(eqx.Module):
     """What `run` returns: the solution in the free coordinates w of x = A w + b (with the
-    plain objective's sums there), the full-layout x, and the logs and checks."""
+    plain objective's sums there), the full-layout x, and the logs and checks.
+    `duplicated`: every independent value was fitted twice (exactly symmetric data with
+    all pairs: traced or streamed), so the covariance and χ² tests need the factor 2."""
 
     result: SolverResult
     raw_cost: Float[Array, ""]
@@ -58,7 +60,7 @@ class Outcome(eqx.Module):
     A: Float[Array, "n k"]
     attempts: AttemptLog
     defense: dict[str, Any]
-    symmetric: Bool[Array, ""]
+    duplicated: Bool[Array, ""]
     x0: Float[Array, " n"]
     streaming: dict[str, Any]
     lower: Float[Array, " m"]
@@ -110,9 +112,11 @@ def run(plan: FitPlan, data, values, init=None, callback: Callable | None = None
     linear = full if plan.solver.loss == "linear" else full.with_loss("linear")
     raw = best.cost if linear is full else Affine(linear, rep.A, rep.b).cost(best.x)
     x = rep.to_full(best.x)
-    xp = jnp if traced else np
+    duplicated = plan.duplicated
+    if duplicated is None:  # traced data: decided on the values, same shapes either way
+        duplicated = is_symmetric(data.g2, data.sigma, jnp)
     return Outcome(result=best, raw_cost=jnp.asarray(raw), x=x, A=rep.A, attempts=log,
-                   defense=report, symmetric=jnp.asarray(is_symmetric(data.g2, data.sigma, xp)),
+                   defense=report, duplicated=jnp.asarray(duplicated),
                    x0=x0, streaming=streaming, lower=jnp.asarray(search.lower),
                    upper=jnp.asarray(search.upper),
                    checks=_checks(plan, search, linear, x, best, sub, screened),

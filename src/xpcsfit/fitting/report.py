@@ -71,11 +71,11 @@ class FitResult(eqx.Module):
 
 def summarize(plan: FitPlan, out: Outcome) -> FitResult:
     """χ² over the fitted points, the covariance (free parameters, mapped to the full
-    layout, doubled for exactly symmetric data), the quality flag (`quality.assess`).
+    layout, doubled when each value was fitted twice: `Outcome.duplicated`), the quality flag (`quality.assess`).
     Without a significant signal the physical uncertainties are infinite. Traceable."""
     res = out.result
     cov_w, singular = covariance(res.jtj, res.cost, plan.n_points, res.active_mask)
-    cov = jnp.where(out.symmetric, 2.0, 1.0) * (out.A @ cov_w @ out.A.T)
+    cov = jnp.where(out.duplicated, 2.0, 1.0) * (out.A @ cov_w @ out.A.T)
     n_free = jnp.sum(res.active_mask == 0)
     chi2 = 2.0 * out.raw_cost
     red = chi2 / jnp.maximum(plan.n_points - n_free, 1)
@@ -138,6 +138,7 @@ class DeviceInfo:
     sigma_source: str = "given"
     noise: dict[str, Any] | None = None
     joint: dict[str, Any] | None = None
+    fitted_pairs: str = "all"
 
     def __getitem__(self, key: str) -> Any:  # device_info["strategy"], as a dict
         return getattr(self, key)
@@ -189,7 +190,8 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
     info = DeviceInfo(
         recovery_actions=records if len(records) > 1 else [], attempt_problems=problems,
         n_free_parameters=plan.n_free, covariance_singular=bool(fr.covariance_singular),
-        symmetric_data=bool(out.symmetric), covariance_scale=2.0 if out.symmetric else 1.0,
+        symmetric_data=bool(plan.pairs == "upper" or out.duplicated), fitted_pairs=plan.pairs,
+        covariance_scale=2.0 if out.duplicated else 1.0,
         screening=screening_report(plan, out), sigma_source=plan.sigma_source, **checks,
         **extra)
     gap = float(jax.device_get(out.checks.screen_gap))
@@ -227,7 +229,7 @@ def device_extra(plan: FitPlan, cfg, data, out: Outcome) -> dict[str, Any]:
     """The DeviceInfo fields that describe the plan, the data and the layers (host side)."""
     layout = chunk_layout(plan)
     info = dict(plan.strategy_info)
-    decision = should_stratify(np.full(plan.n_phi, plan.n_t * (plan.n_t - 1)),
+    decision = should_stratify(np.full(plan.n_phi, plan.n_points // plan.n_phi),
                                per_angle_scaling=plan.per_angle_mode != "constant")
     defense = {"active": plan.defense_active, "reason": plan.defense_reason,
                "layers": jsonable(jax.device_get(out.defense)) if plan.defense_active else {}}
