@@ -15,6 +15,7 @@ import xpcsfit.fitting.plan as plan_module
 from fit_cases import LAMINAR_TRUTH, make_case, start_config
 from xpcsfit import FitConfig
 from xpcsfit.fitting.pairs import chunk_shape, flat_pairs, upper_pairs
+from xpcsfit.fitting.result import QUALITY
 from xpcsfit.fitting.structured import (
     constant_cost,
     grid_cost,
@@ -111,18 +112,20 @@ def test_symmetric_fit_uses_upper_pairs_with_the_all_pairs_answer(symmetric, mon
     assert info.symmetric_data and info_all.symmetric_data
     assert info.covariance_scale == 1.0 and info_all.covariance_scale == 2.0
     n_ind = N_PHI * N_T * (N_T - 1) // 2
-    assert upper.n_points == n_ind and full.n_points == 2 * n_ind
+    # Both report the independent points: the all-pairs fit counts each value once.
+    assert upper.n_points == full.n_points == n_ind
     # Same minimiser (the cost is exactly half): equal to the solver tolerance (ftol 1e-12).
     np.testing.assert_allclose(upper.parameters, full.parameters, rtol=1e-8, atol=1e-12)
-    # At (nearly) the same x the cost is half; the x difference enters only to second order.
-    np.testing.assert_allclose(upper.chi_squared, 0.5 * full.chi_squared, rtol=1e-10)
+    # The all-pairs cost is twice the upper one (test_upper_pass_is_half_…), and the fit
+    # reports it halved: at (nearly) the same x equal, the x difference enters to 2nd order.
+    np.testing.assert_allclose(upper.chi_squared, full.chi_squared, rtol=1e-10)
     k = upper.n_free
     np.testing.assert_allclose(upper.reduced_chi_squared, upper.chi_squared / (n_ind - k),
                                rtol=1e-12)
-    # Both are s²·(JᵀJ)⁻¹ of the independent points; only the dof differ:
-    # upper: χ²_u/(N − k), all pairs (×2 corrected): 2·(2χ²_u)/(2N − k)/2.
-    ratio = (2 * n_ind - k) / (2 * n_ind - 2 * k)
-    np.testing.assert_allclose(upper.covariance, ratio * full.covariance, rtol=1e-6,
+    np.testing.assert_allclose(full.reduced_chi_squared, upper.reduced_chi_squared, rtol=1e-10)
+    # s²·(JᵀJ)⁻¹ of the independent points either way (JᵀJ and χ² of all pairs are twice
+    # those of t1 < t2); equal to the accuracy of x (1e-8) through JᵀJ and s².
+    np.testing.assert_allclose(upper.covariance, full.covariance, rtol=1e-6,
                                atol=1e-12 * np.max(np.abs(full.covariance)))
     assert upper.quality_flag == full.quality_flag == "good", upper.quality_reasons
 
@@ -151,13 +154,14 @@ def test_traced_fits_keep_all_pairs_and_agree(symmetric):
     host = xpcsfit.fit(symmetric, CONFIG)
     traced = jax.jit(xpcsfit.fit, static_argnames="config")(symmetric,
                                                              FitConfig.from_dict(CONFIG))
+    # Traced: all pairs (the symmetry is a traced value), each value counted once in the
+    # report, so the same numbers as the host's upper-pairs fit.
     np.testing.assert_allclose(traced.parameters, host.parameters, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(traced.chi_squared, 2 * host.chi_squared, rtol=1e-10)
-    n_ind, k = host.n_points, host.n_free
-    # Traced: all pairs with the ×2 correction; the dof differ as in the test above.
-    np.testing.assert_allclose(traced.uncertainties,
-                               host.uncertainties * np.sqrt((2 * n_ind - 2 * k)
-                                                            / (2 * n_ind - k)), rtol=1e-6)
+    np.testing.assert_allclose(traced.chi_squared, host.chi_squared, rtol=1e-10)
+    np.testing.assert_allclose(traced.reduced_chi_squared, host.reduced_chi_squared,
+                               rtol=1e-10)
+    np.testing.assert_allclose(traced.uncertainties, host.uncertainties, rtol=1e-6)
+    assert int(traced.quality) == QUALITY.index(host.quality_flag)
     other = make_case("laminar_flow", n_phi=N_PHI, n_t=N_T, noise=0.01, seed=22)[0]
     batch = jax.tree.map(lambda *xs: jnp.stack(xs), symmetric, other)
     both = jax.vmap(lambda d: xpcsfit.fit(d, CONFIG))(batch)

@@ -70,15 +70,20 @@ class FitResult(eqx.Module):
 
 
 def summarize(plan: FitPlan, out: Outcome) -> FitResult:
-    """χ² over the fitted points, the covariance (free parameters, mapped to the full
-    layout, doubled when each value was fitted twice: `Outcome.duplicated`), the quality flag (`quality.assess`).
+    """χ² over the independent fitted points, the covariance (free parameters, mapped to
+    the full layout), the quality flag (`quality.assess`). When each value was fitted twice
+    (`Outcome.duplicated`: symmetric data over both triangles, traced or streamed) the
+    cost, JᵀJ and point count are twice those of the independent points: χ² is halved and
+    the covariance s²·(JᵀJ)⁻¹ uses half the points, which equals the upper-pairs answer.
     Without a significant signal the physical uncertainties are infinite. Traceable."""
     res = out.result
-    cov_w, singular = covariance(res.jtj, res.cost, plan.n_points, res.active_mask)
-    cov = jnp.where(out.duplicated, 2.0, 1.0) * (out.A @ cov_w @ out.A.T)
+    half = jnp.where(out.duplicated, 0.5, 1.0)
+    n_ind = half * plan.n_points
+    cov_w, singular = covariance(res.jtj, res.cost, n_ind, res.active_mask)
+    cov = out.A @ cov_w @ out.A.T
     n_free = jnp.sum(res.active_mask == 0)
-    chi2 = 2.0 * out.raw_cost
-    red = chi2 / jnp.maximum(plan.n_points - n_free, 1)
+    chi2 = 2.0 * half * out.raw_cost
+    red = chi2 / jnp.maximum(n_ind - n_free, 1)
     finite = jnp.isfinite(chi2) & jnp.all(jnp.isfinite(out.x))
     best = out.attempts.best
     improved = out.attempts.cost[best] < out.attempts.cost_start[best]
@@ -120,7 +125,7 @@ class DeviceInfo:
     streaming: dict[str, Any]
     sigma_is_default: bool
     symmetric_data: bool
-    covariance_scale: float
+    covariance_scale: float  # 2 when each value was fitted twice (counted once), else 1
     covariance_singular: bool
     geometry: dict[str, float]
     config: dict[str, Any]
@@ -212,7 +217,8 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
         iterations=int(fr.njev), execution_time=seconds,
         convergence_status=CONVERGENCE[int(fr.convergence)],
         quality_flag=QUALITY[int(fr.quality)], device_info=info,
-        parameter_names=plan.space.full_names, n_points=plan.n_points, n_free=int(fr.n_free),
+        parameter_names=plan.space.full_names, n_free=int(fr.n_free),
+        n_points=plan.n_points // (2 if out.duplicated else 1),
         nfev=int(fr.nfev), initial_parameters=np.asarray(x0), warnings=tuple(notes),
         recovery_actions=info.recovery_actions, sigma_is_default=info.sigma_is_default,
         quality_reasons=tuple(why), sigma_source=plan.sigma_source,
