@@ -47,8 +47,21 @@ def start_config(mode="laminar_flow", factor=1.5, **extra):
     return cfg
 
 
+def fitted_residual(x, data, **kw):
+    """Residuals from `g2_model` over the points the fit holds: off-diagonal, and only
+    t1 < t2 for exactly symmetric c2 and σ (each independent value once)."""
+    r = masked_residual(x, data, **kw).reshape(data.g2.shape)
+    n_t = data.g2.shape[1]
+    symmetric = bool(np.all(np.asarray(data.g2) == np.swapaxes(np.asarray(data.g2), 1, 2))
+                     and np.all(np.asarray(data.sigma)
+                                == np.swapaxes(np.asarray(data.sigma), 1, 2)))
+    i, j = np.triu_indices(n_t, 1) if symmetric else np.nonzero(~np.eye(n_t, dtype=bool))
+    return r[:, i, j].ravel()
+
+
 def reduced_reference(data, result, fixed):
-    """scipy on the reduced vector (the fixed entries removed), residuals from g2_model."""
+    """scipy on the reduced vector (the fixed entries removed), residuals from g2_model
+    over the fitted points (`fitted_residual`)."""
     names = result.parameter_names
     free = np.array([i for i, n in enumerate(names) if n not in fixed])
 
@@ -58,8 +71,8 @@ def reduced_reference(data, result, fixed):
             x = x.at[names.index(name)].set(value)
         return x
 
-    fun = jax.jit(lambda z: masked_residual(full(z), data))
-    jac = jax.jit(jax.jacfwd(lambda z: masked_residual(full(z), data)))
+    fun = jax.jit(lambda z: fitted_residual(full(z), data))
+    jac = jax.jit(jax.jacfwd(lambda z: fitted_residual(full(z), data)))
     space = xpcsfit.ParameterSpace.create("laminar_flow", data.n_phi)
     ref = scipy.optimize.least_squares(
         lambda z: np.asarray(fun(jnp.asarray(z))), result.initial_parameters[free],

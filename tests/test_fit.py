@@ -9,7 +9,7 @@ import pytest
 import scipy.optimize
 
 import xpcsfit
-from fit_cases import PHYSICAL_NAMES, make_case, start_config
+from fit_cases import PHYSICAL_NAMES, fitted_residual, make_case, start_config
 from xpcsfit.fitting.api import _compiled
 from xpcsfit.fitting.residuals import masked_residual, plain_residual
 
@@ -38,7 +38,7 @@ def test_recovers_truth(mode, n_phi, n_t, noise):
     n = data.n_phi
     assert result.parameters.shape == (2 * n + truth["physical"].shape[0],)
     assert result.covariance.shape == (result.parameters.shape[0],) * 2
-    assert result.n_points == n * n_t * (n_t - 1)
+    assert result.n_points == n * n_t * (n_t - 1) // 2  # symmetric data: t1 < t2 only
     np.testing.assert_allclose(result.chi_squared / (result.n_points - result.n_free),
                                result.reduced_chi_squared, rtol=1e-12)
 
@@ -56,8 +56,8 @@ def test_agrees_with_scipy_on_same_residual():
     data, _ = make_case("laminar_flow", n_phi=3, n_t=40, noise=0.01, seed=11)
     cfg = start_config("laminar_flow", **{"optimization.nlsq.tolerance": 1e-12})
     result = xpcsfit.fit(data, cfg)
-    residual = jax.jit(lambda x: masked_residual(x, data))
-    jac = jax.jit(jax.jacfwd(lambda x: masked_residual(x, data)))
+    residual = jax.jit(lambda x: fitted_residual(x, data))  # t1 < t2: symmetric data
+    jac = jax.jit(jax.jacfwd(lambda x: fitted_residual(x, data)))
     space = xpcsfit.ParameterSpace.create("laminar_flow", data.n_phi)
     ref = scipy.optimize.least_squares(
         lambda x: np.asarray(residual(jnp.asarray(x))),
@@ -165,6 +165,7 @@ def test_masked_and_plain_residuals_agree_with_chi2():
     result = xpcsfit.fit(data, start_config("laminar_flow"))
     masked = np.asarray(masked_residual(jnp.asarray(result.parameters), data))
     plain = plain_residual(result.parameters, data)
-    assert plain.size == result.n_points
     np.testing.assert_allclose(np.sort(masked[masked != 0]), np.sort(plain), rtol=1e-12)
-    np.testing.assert_allclose(plain @ plain, result.chi_squared, rtol=1e-10)
+    # Symmetric data are fitted over t1 < t2: χ² is half the sum over both triangles.
+    assert plain.size == 2 * result.n_points
+    np.testing.assert_allclose(plain @ plain, 2 * result.chi_squared, rtol=1e-10)

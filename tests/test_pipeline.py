@@ -27,21 +27,21 @@ def test_fixed_parameters_equal_a_fit_of_the_reduced_model(laminar4, fixed):
     result = xpcsfit.fit(data, cfg, fixed=fixed)
     free, ref = reduced_reference(data, result, fixed)
     np.testing.assert_allclose(result.chi_squared, 2 * ref.cost, rtol=1e-12)
-    if len(fixed) == 2:
-        # Without D_offset the reduced problem is well conditioned: both solvers, stopped at
-        # tolerances 1e-14, resolve its minimiser far below 1e-8 relative.
-        np.testing.assert_allclose(result.parameters[free], ref.x, rtol=1e-8)
-    else:
-        # D0·t^α + D_offset over 8 s leaves a flat valley (γ̇_offset ~ 1e-5 ± 1e-4): along it
-        # tolerances 1e-14 resolve x to ~sqrt(1e-14)·σ, so compare in standard errors.
-        err = np.abs(result.parameters[free] - ref.x) / result.uncertainties[free]
-        assert np.max(err) < 1e-5, err
+    # A solve stopped by ftol (Δcost < 1e-14·cost, cost ≈ 1600) resolves x to
+    # ~sqrt(2·1e-14·cost) ≈ 6e-6 standard errors (measured: 4e-7 with D_offset held, 1e-6
+    # in the flat D0·t^α + D_offset valley without), so compare in standard errors.
+    err = np.abs(result.parameters[free] - ref.x) / result.uncertainties[free]
+    assert np.max(err) < 1e-5, err
     for name, value in fixed.items():
         assert result.value(name) == value and result.uncertainty(name) == 0.0
     assert result.device_info["fixed_parameters"] == fixed
     assert result.n_free == len(free)  # fixed parameters are not degrees of freedom
+    # Traced: both triangles (symmetry is a traced value), the same minimiser; each solve
+    # stops by ftol, so again in standard errors.
     traced = jax.jit(lambda d: xpcsfit.fit(d, cfg, fixed=fixed))(data)
-    np.testing.assert_allclose(traced.parameters, result.parameters, rtol=1e-10, atol=1e-14)
+    err = np.abs(np.asarray(traced.parameters) - result.parameters)[free] / \
+        result.uncertainties[free]
+    assert np.max(err) < 1e-5, err
     cfg["parameter_space"] = {"fixed": fixed}  # the config form does the same
     np.testing.assert_allclose(xpcsfit.fit(data, cfg).parameters, result.parameters,
                                rtol=1e-12, atol=1e-14)

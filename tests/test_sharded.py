@@ -13,19 +13,21 @@ SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 4, jax.devices()
     data, truth = xpcsfit.simulate([3e3, 0.6, 20.0, 2e-4, 0.4, 1e-5, 3.0], 0.35, 1.0, n_t=40,
                                    dt=0.2, phi=np.linspace(-60, 60, 5), q=0.005, L=2e6, seed=2)
-    problem = make_grid_problem(data.g2, data.sigma, data.t, data.phi, data.q, data.L,
-                                mode="laminar_flow", convention="paper", chunk_pairs=100)
-    assert problem.n_chunks % 4 == 0, problem.n_chunks
     mesh = device_mesh()
-    sharded = shard_problem(problem, mesh)
-    assert len(sharded.g2.sharding.device_set) == 4
     x = jnp.concatenate([jnp.full(5, 0.35), jnp.ones(5), jnp.asarray(truth["physical"]) * 1.2])
-    one = jax.jit(normal_equations)(x, problem)
-    many = jax.jit(sharded_normal_equations, static_argnums=2)(x, sharded, mesh)
-    for a, b in zip(one, many):
-        a, b = np.asarray(a), np.asarray(b)
-        err = np.max(np.abs(a - b)) / np.max(np.abs(a))
-        assert err < 1e-10, err
+    for pairs in ("all", "upper"):  # upper: t1 < t2 only (symmetric data), 780 pairs padded
+        problem = make_grid_problem(data.g2, data.sigma, data.t, data.phi, data.q, data.L,
+                                    mode="laminar_flow", convention="paper", chunk_pairs=100,
+                                    chunk_multiple=4, pairs=pairs)
+        assert problem.n_chunks % 4 == 0, problem.n_chunks
+        sharded = shard_problem(problem, mesh)
+        assert len(sharded.g2.sharding.device_set) == 4 and sharded.upper == problem.upper
+        one = jax.jit(normal_equations)(x, problem)
+        many = jax.jit(sharded_normal_equations, static_argnums=2)(x, sharded, mesh)
+        for a, b in zip(one, many):
+            a, b = np.asarray(a), np.asarray(b)
+            err = np.max(np.abs(a - b)) / np.max(np.abs(a))
+            assert err < 1e-10, err
     # Defense layers (L3 CV rows, L4 monitor, L5 shear weights) run on the mesh too.
     layers = {"regularization": {"enable": True}, "shear_weighting": {"enable": True}}
     cfg = {"analysis_mode": "laminar_flow",
@@ -35,6 +37,7 @@ SCRIPT = textwrap.dedent("""
     cfg["optimization"]["nlsq"]["n_devices"] = "all"
     multi = xpcsfit.fit(data, cfg)
     assert multi.device_info["n_devices"] == 4
+    assert multi.device_info["fitted_pairs"] == single.device_info["fitted_pairs"] == "upper"
     for res in (single, multi):
         assert res.device_info["defense"]["active"], res.device_info["defense"]
         assert {"regularization", "shear_weighting"} <= set(res.device_info["defense"]["layers"])

@@ -72,7 +72,8 @@ def test_forced_strategy_is_recorded(strategy):
     assert res.device_info["strategy"] == strategy
     assert res.device_info["strategy_info"]["forced"] is True
     assert res.device_info["peak_memory_gb"] == pytest.approx(
-        xpcsfit.estimate_peak_memory_gb(data.n_points, res.device_info["n_free_parameters"]))
+        xpcsfit.estimate_peak_memory_gb(res.n_points, res.device_info["n_free_parameters"]))
+    assert res.n_points == data.n_points // 2  # symmetric data: the fit holds t1 < t2
 
 
 def test_memory_mapped_host_data_streams(tmp_path):

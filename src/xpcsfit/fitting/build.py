@@ -10,6 +10,7 @@ from ..data import XPCSData, quantile_start
 from .objectives import InMemory, Streamed, StreamPass
 from .objectives.joint import JointObjective
 from .objectives.streamed import HostData
+from .pairs import chunk_shape, n_pairs, upper_pairs
 from .plan import FitPlan
 from .sharded import device_mesh, shard_problem
 from .stacked import StackedData
@@ -49,7 +50,7 @@ def _objective(plan: FitPlan, data: XPCSData):
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
         convention=plan.convention, chunk_pairs=chunk_pairs_for(n_phi, plan.chunk_points),
-        chunk_multiple=plan.n_devices)
+        chunk_multiple=plan.n_devices, pairs=plan.pairs)
     if plan.solver.loss != "linear":
         problem = problem.with_loss(plan.solver.loss, plan.solver.f_scale)
     mesh = device_mesh(plan.n_devices) if plan.n_devices > 1 else None
@@ -87,14 +88,17 @@ def chunk_layout(plan: FitPlan) -> dict:
         size = max(1, -(-plan.streaming.chunk_size // plan.n_phi))
         n_chunks = -(-n_t * n_t // size)
     else:
-        size = min(chunk_pairs_for(plan.n_phi, plan.chunk_points), n_t * n_t)
-        raw = -(-n_t * n_t // size)
-        n_chunks = -(-raw // plan.n_devices) * plan.n_devices
-    pair = np.arange(n_chunks * size)
-    fitted = (pair < n_t * n_t) & (pair // n_t != pair % n_t)
+        size, n_chunks = chunk_shape(n_pairs(n_t, plan.pairs),
+                                     chunk_pairs_for(plan.n_phi, plan.chunk_points),
+                                     plan.n_devices)
+    held = upper_pairs(n_t) if plan.pairs == "upper" else np.arange(n_t * n_t)
+    pair = np.full(n_chunks * size, -1)
+    pair[:held.size] = held
+    fitted = (pair >= 0) & (pair // n_t != pair % n_t)
     per_chunk = fitted.reshape(n_chunks, size).sum(axis=1)
     active = per_chunk[per_chunk > 0]
     return {"n_chunks": int(n_chunks), "chunk_points": int(size * plan.n_phi),
             "points_per_angle_per_chunk_min": int(active.min()),
             "points_per_angle_per_chunk_max": int(active.max()),
+            "pairs": plan.pairs,
             "layout": "pair chunks over all angles (structural stratification)"}

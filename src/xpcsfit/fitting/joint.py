@@ -8,11 +8,11 @@ fitted by the ordinary pipeline, whose objective is then the sum of the bins' ob
 inverse-variance mean of the physical values, so global screening is not run) and the
 consistency check, the F-test of the nested models (shared vs per-bin physics):
 
-    F = [(χ²_J − Σ_k χ²_k)/s/d₁] / [Σ_k χ²_k/s/d₂]  ~  F(d₁, d₂),
-    d₁ = (K − 1)·p,  d₂ = Σ_k (N_k − n_free,k)/s
+    F = [(χ²_J − Σ_k χ²_k)/d₁] / [Σ_k χ²_k/d₂]  ~  F(d₁, d₂),
+    d₁ = (K − 1)·p,  d₂ = Σ_k (N_k − n_free,k)
 
-over K bins and p free physical parameters, N_k fitted points, s = 2 for exactly
-symmetric c2 (each independent value appears twice), else 1. It compares costs only, so
+over K bins and p free physical parameters and N_k independent fitted points (results
+report χ² and N over independent points: t1 < t2 only for symmetric c2). It compares costs only, so
 degenerate or strongly correlated parameters (a singular per-bin covariance) do not
 break it, and a misscaled σ cancels. A p-value below `CONSISTENCY_ALPHA` says the physics
 is not the same at every q. Each bin's z-scores (θ_k − θ_J)/SE_k are listed as well. The
@@ -72,12 +72,11 @@ def consistency(singles: Sequence[OptimizationResult], joint: OptimizationResult
     names = list(joint.parameter_names[2 * n_all:])
     free = np.isin(names, list(free_names))
     theta_j = np.asarray(joint.parameters)[2 * n_all:]
-    scale = float(joint.device_info.get("covariance_scale") or 1.0)
     chi2_bins = sum(r.chi_squared for r in singles)
     d1 = (len(sizes) - 1) * int(free.sum())
-    d2 = sum(r.n_points - r.n_free for r in singles) / scale
-    gain = max(joint.chi_squared - chi2_bins, 0.0) / scale
-    residual = chi2_bins / scale / d2
+    d2 = sum(r.n_points - r.n_free for r in singles)
+    gain = max(joint.chi_squared - chi2_bins, 0.0)
+    residual = chi2_bins / d2
     f_stat = gain / d1 / residual if d1 > 0 and residual > 0 else 0.0
     p_value = (float(betainc(0.5 * d2, 0.5 * d1, d2 / (d2 + d1 * f_stat)))
                if d1 > 0 and f_stat > 0 else 1.0)
@@ -93,19 +92,23 @@ def consistency(singles: Sequence[OptimizationResult], joint: OptimizationResult
             "alpha": CONSISTENCY_ALPHA, "consistent": bool(p_value >= CONSISTENCY_ALPHA),
             "per_bin": per_bin,
             "test": "F-test of shared vs per-bin physical parameters: "
-                    "[(χ²_J − Σχ²_k)/s/d1] / [Σχ²_k/s/d2]"}
+                    "[(χ²_J − Σχ²_k)/d1] / [Σχ²_k/d2]"}
 
 
 def bin_chi2(joint: OptimizationResult, data: XPCSData, start: int, n_all: int,
              config: FitConfig) -> tuple[float, int]:
-    """χ² of one bin (σ as fitted, diagonal excluded) at the joint answer, and its points."""
+    """χ² of one bin (σ as fitted, diagonal excluded; t1 < t2 only for symmetric data, the
+    independent points) at the joint answer, and its points."""
     x = np.asarray(joint.parameters)
     m = data.n_phi
     model = g2_model(jnp.asarray(x[2 * n_all:]), x[start:start + m],
                      x[n_all + start:n_all + start + m], data.t, data.phi, q=data.q, L=data.L,
                      mode=config.analysis_mode, convention=config.convention)
     r = (np.asarray(data.g2) - np.asarray(model)) / np.asarray(data.sigma)
-    r = r[:, ~np.eye(data.n_t, dtype=bool)]
+    keep = ~np.eye(data.n_t, dtype=bool)
+    if joint.device_info.get("symmetric_data"):
+        keep = np.triu(keep)
+    r = r[:, keep]
     return float(np.sum(r * r)), int(r.size)
 
 

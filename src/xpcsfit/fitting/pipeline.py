@@ -50,7 +50,9 @@ class AttemptLog(eqx.Module):
 
 class Outcome(eqx.Module):
     """What `run` returns: the solution in the free coordinates w of x = A w + b (with the
-    plain objective's sums there), the full-layout x, and the logs and checks."""
+    plain objective's sums there), the full-layout x, and the logs and checks.
+    `duplicated`: every independent value was fitted twice (exactly symmetric data with
+    all pairs: traced or streamed), so the covariance and χ² tests need the factor 2."""
 
     result: SolverResult
     raw_cost: Float[Array, ""]
@@ -58,7 +60,7 @@ class Outcome(eqx.Module):
     A: Float[Array, "n k"]
     attempts: AttemptLog
     defense: dict[str, Any]
-    symmetric: Bool[Array, ""]
+    duplicated: Bool[Array, ""]
     x0: Float[Array, " n"]
     streaming: dict[str, Any]
     lower: Float[Array, " m"]
@@ -70,6 +72,10 @@ class Outcome(eqx.Module):
 def run(plan: FitPlan, data, values, init=None, callback: Callable | None = None) -> Outcome:
     """Fit `data` as `plan` says, from the start and fixed `values` (`StartValues`)."""
     traced = not plan.streamed
+    duplicated = plan.duplicated
+    if duplicated is None:  # traced data: decided on the values, same shapes either way
+        duplicated = is_symmetric(data.g2, data.sigma, jnp)
+    once = jnp.where(duplicated, 0.5, 1.0)  # subsample costs per independent point
     full = full_objective(plan, data)
     x0 = start_vector(plan, data, values, init)
     n = plan.n_phi
@@ -94,7 +100,7 @@ def run(plan: FitPlan, data, values, init=None, callback: Callable | None = None
         if plan.screening_active:
             screened, sub = screen(search, data, traced)
             kinds.insert(1, screened.best_start)
-            wanted = _screened_rule(search, sub, screened, k_phys)
+            wanted = _screened_rule(search, sub, screened, k_phys, once)
         best, spec, report, log = _attempts(search.attempt, jnp.stack(kinds), k_phys,
                                             search.loop, traced, wanted)
     best = search.expand(best)
@@ -110,12 +116,11 @@ def run(plan: FitPlan, data, values, init=None, callback: Callable | None = None
     linear = full if plan.solver.loss == "linear" else full.with_loss("linear")
     raw = best.cost if linear is full else Affine(linear, rep.A, rep.b).cost(best.x)
     x = rep.to_full(best.x)
-    xp = jnp if traced else np
     return Outcome(result=best, raw_cost=jnp.asarray(raw), x=x, A=rep.A, attempts=log,
-                   defense=report, symmetric=jnp.asarray(is_symmetric(data.g2, data.sigma, xp)),
+                   defense=report, duplicated=jnp.asarray(duplicated),
                    x0=x0, streaming=streaming, lower=jnp.asarray(search.lower),
                    upper=jnp.asarray(search.upper),
-                   checks=_checks(plan, search, linear, x, best, sub, screened),
+                   checks=_checks(plan, search, linear, x, best, sub, screened, once),
                    screening=screened)
 
 
@@ -137,20 +142,21 @@ def basin_margin(k_phys: int) -> float:
     return 0.5 * k_phys + 12.0
 
 
-def _screened_rule(search: Search, sub, screened: ScreenReport, k_phys: int) -> Callable:
+def _screened_rule(search: Search, sub, screened: ScreenReport, k_phys: int,
+                   once) -> Callable:
     """The screened start (attempt 1) runs when the configured fit's answer is worse on the
-    subsample than the screened optimum by more than `basin_margin`; recovery (attempts
-    ≥ 2) as usual."""
+    subsample than the screened optimum by more than `basin_margin` (the gap per independent
+    point: × `once` = ½ when every value is held twice); recovery (attempts ≥ 2) as usual."""
     recovery = _recovery_rule(2)
 
     def wanted(i, log):
-        gap = sub.profile(search.theta(log.x[0]))[0] - screened.best_cost
+        gap = once * (sub.profile(search.theta(log.x[0]))[0] - screened.best_cost)
         return recovery(i, log) | ((i == 1) & (gap > basin_margin(k_phys)))
 
     return wanted
 
 
-def _checks(plan, search: Search, linear, x, best, sub, screened) -> Checks:
+def _checks(plan, search: Search, linear, x, best, sub, screened, once) -> Checks:
     """The raw numbers of `checks` at the answer x (full layout)."""
     n2, space = 2 * plan.n_phi, plan.space
     held = np.isin(np.asarray(space.physical_names), list(plan.fixed))
@@ -160,7 +166,7 @@ def _checks(plan, search: Search, linear, x, best, sub, screened) -> Checks:
     profile = linear.profile(x[n2:])[0] if restricted else jnp.asarray(jnp.nan)
     gap = jnp.asarray(jnp.nan)
     if screened is not None:
-        gap = sub.profile(x[n2:])[0] - screened.best_cost
+        gap = once * (sub.profile(x[n2:])[0] - screened.best_cost)
     lower_basin = gap > basin_margin(search.rep.n_physical_free)
     return Checks(at_bound=bound, profile_cost=jnp.asarray(profile),
                   constant_cost=jnp.asarray(linear.constant_cost()), screen_gap=gap,

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..data import XPCSData, spans_processes, validate_data
+from ..data import XPCSData, is_symmetric, spans_processes, validate_data
 from ..physics.parameters import ParameterSpace, canonical_name
 from .config import FitConfig
 from .config.keys import AD
@@ -29,6 +29,7 @@ from .config.options import Defense, Multistart, Screening, Solver, Streaming
 from .defense.controller import should_activate
 from .held import held_values, per_angle_starts
 from .memory import select_strategy
+from .pairs import fitted_pairs
 from .recovery import RECOVERY_STARTS
 
 GEOMETRY_RTOL = 1e-6
@@ -69,10 +70,19 @@ class FitPlan:
     screening_active: bool = False
     sigma_source: str = "given"
     noise_rel_se: float = 0.0
+    pairs: str = "all"
+    symmetric: bool | None = None
 
     @property
     def n_points(self) -> int:
-        return self.n_phi * self.n_t * (self.n_t - 1)
+        """Fitted points: off-diagonal, and only t1 < t2 when `pairs` is "upper"."""
+        return self.n_phi * fitted_pairs(self.n_t, self.pairs)
+
+    @property
+    def duplicated(self) -> bool | None:
+        """Whether each independent value is fitted twice (exactly symmetric data with all
+        pairs); None when unknown on the host (traced data: decided in the run)."""
+        return False if self.pairs == "upper" else self.symmetric
 
     @property
     def separable(self) -> bool:
@@ -147,16 +157,25 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
                    space=space, per_angle_mode=per_angle,
                    fourier_order=cfg.per_angle.fourier_order,
                    fixed=tuple(k for k, _ in held), start=tuple(k for k, _ in start))
+    # decided here for concrete data; in the run (all pairs) for traced data and for a
+    # multi-process job's split data (no process can read them whole)
+    symmetric = None if traced or spans_processes(data.g2) else bool(
+        is_symmetric(np.asarray(data.g2), np.asarray(data.sigma)))
     probe = FitPlan(**plan_kw, strategy="standard", strategy_info=(), chunk_points=None,
                     n_devices=1, streaming=cfg.streaming, solver=cfg.solver, x_scale="jac",
                     defense=cfg.defense, defense_active=False, defense_reason="",
-                    recovery=(), multistart=cfg.multistart, on_initial_violation="clip")
+                    recovery=(), multistart=cfg.multistart, on_initial_violation="clip",
+                    symmetric=symmetric,
+                    pairs="upper" if symmetric and UPPER_PAIRS else "all")
     if probe.n_points <= probe.n_free:
         raise ValueError(f"data: {probe.n_points} fitted points (n_phi {n_phi}, n_t {n_t}, "
-                         f"diagonal excluded) for {probe.n_free} free parameters; need more "
-                         "points than parameters")
+                         f"diagonal excluded{', t1 < t2 only' if probe.pairs == 'upper' else ''}"
+                         f") for {probe.n_free} free parameters; need more points than "
+                         "parameters")
     strategy, info = _strategy(cfg, probe.n_points, probe.n_free, traced,
                                spans_processes(data.g2))
+    if strategy == "hybrid_streaming":  # the host stream reads all pairs (counted once)
+        probe = dataclasses.replace(probe, pairs="all")
     active, reason = should_activate(cfg.analysis_mode, n_phi, per_angle, cfg.defense.enable)
     if per_angle == "varpro":
         active, reason = False, VARPRO_NO_DEFENSE
@@ -172,6 +191,10 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
         sigma_source=sigma_source, noise_rel_se=float(noise_rel_se))
     return plan, notes, values
 
+
+UPPER_PAIRS = True
+"""Fit only the pairs t1 < t2 of concrete, exactly symmetric data in memory (False: both
+triangles, each value counted once in the report, as traced fits do — for comparisons)."""
 
 VARPRO_NO_DEFENSE = ("per_angle_mode varpro: contrast/offset are eliminated exactly, so the "
                      "layers (which act on them) are not applied")

@@ -48,9 +48,9 @@ def per_angle_free(plan) -> int:
 
 
 def assess(plan, out, chi2, red, n_free, convergence, finite, errors) -> Quality:
-    """The flag of a finished run (traceable). For exactly symmetric data every value is
-    counted twice, so χ² differences and point counts are halved in the tests."""
-    half = jnp.where(out.symmetric, 0.5, 1.0)
+    """The flag of a finished run (traceable). When every value was fitted twice
+    (`Outcome.duplicated`), χ² differences and point counts are halved in the tests."""
+    half = jnp.where(out.duplicated, 0.5, 1.0)
     n_ind = half * plan.n_points
     dof = jnp.maximum(n_ind - n_free, 1.0)
     cost = half * out.raw_cost

@@ -70,15 +70,20 @@ class FitResult(eqx.Module):
 
 
 def summarize(plan: FitPlan, out: Outcome) -> FitResult:
-    """χ² over the fitted points, the covariance (free parameters, mapped to the full
-    layout, doubled for exactly symmetric data), the quality flag (`quality.assess`).
+    """χ² over the independent fitted points, the covariance (free parameters, mapped to
+    the full layout), the quality flag (`quality.assess`). When each value was fitted twice
+    (`Outcome.duplicated`: symmetric data over both triangles, traced or streamed) the
+    cost, JᵀJ and point count are twice those of the independent points: χ² is halved and
+    the covariance s²·(JᵀJ)⁻¹ uses half the points, which equals the upper-pairs answer.
     Without a significant signal the physical uncertainties are infinite. Traceable."""
     res = out.result
-    cov_w, singular = covariance(res.jtj, res.cost, plan.n_points, res.active_mask)
-    cov = jnp.where(out.symmetric, 2.0, 1.0) * (out.A @ cov_w @ out.A.T)
+    half = jnp.where(out.duplicated, 0.5, 1.0)
+    n_ind = half * plan.n_points
+    cov_w, singular = covariance(res.jtj, res.cost, n_ind, res.active_mask)
+    cov = out.A @ cov_w @ out.A.T
     n_free = jnp.sum(res.active_mask == 0)
-    chi2 = 2.0 * out.raw_cost
-    red = chi2 / jnp.maximum(plan.n_points - n_free, 1)
+    chi2 = 2.0 * half * out.raw_cost
+    red = chi2 / jnp.maximum(n_ind - n_free, 1)
     finite = jnp.isfinite(chi2) & jnp.all(jnp.isfinite(out.x))
     best = out.attempts.best
     improved = out.attempts.cost[best] < out.attempts.cost_start[best]
@@ -120,7 +125,7 @@ class DeviceInfo:
     streaming: dict[str, Any]
     sigma_is_default: bool
     symmetric_data: bool
-    covariance_scale: float
+    covariance_scale: float  # 2 when each value was fitted twice (counted once), else 1
     covariance_singular: bool
     geometry: dict[str, float]
     config: dict[str, Any]
@@ -138,6 +143,7 @@ class DeviceInfo:
     sigma_source: str = "given"
     noise: dict[str, Any] | None = None
     joint: dict[str, Any] | None = None
+    fitted_pairs: str = "all"
 
     def __getitem__(self, key: str) -> Any:  # device_info["strategy"], as a dict
         return getattr(self, key)
@@ -189,7 +195,8 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
     info = DeviceInfo(
         recovery_actions=records if len(records) > 1 else [], attempt_problems=problems,
         n_free_parameters=plan.n_free, covariance_singular=bool(fr.covariance_singular),
-        symmetric_data=bool(out.symmetric), covariance_scale=2.0 if out.symmetric else 1.0,
+        symmetric_data=bool(plan.pairs == "upper" or out.duplicated), fitted_pairs=plan.pairs,
+        covariance_scale=2.0 if out.duplicated else 1.0,
         screening=screening_report(plan, out), sigma_source=plan.sigma_source, **checks,
         **extra)
     gap = float(jax.device_get(out.checks.screen_gap))
@@ -210,7 +217,8 @@ def host_result(plan: FitPlan, out: Outcome, fr: FitResult, *, extra: dict[str, 
         iterations=int(fr.njev), execution_time=seconds,
         convergence_status=CONVERGENCE[int(fr.convergence)],
         quality_flag=QUALITY[int(fr.quality)], device_info=info,
-        parameter_names=plan.space.full_names, n_points=plan.n_points, n_free=int(fr.n_free),
+        parameter_names=plan.space.full_names, n_free=int(fr.n_free),
+        n_points=plan.n_points // (2 if out.duplicated else 1),
         nfev=int(fr.nfev), initial_parameters=np.asarray(x0), warnings=tuple(notes),
         recovery_actions=info.recovery_actions, sigma_is_default=info.sigma_is_default,
         quality_reasons=tuple(why), sigma_source=plan.sigma_source,
@@ -227,7 +235,7 @@ def device_extra(plan: FitPlan, cfg, data, out: Outcome) -> dict[str, Any]:
     """The DeviceInfo fields that describe the plan, the data and the layers (host side)."""
     layout = chunk_layout(plan)
     info = dict(plan.strategy_info)
-    decision = should_stratify(np.full(plan.n_phi, plan.n_t * (plan.n_t - 1)),
+    decision = should_stratify(np.full(plan.n_phi, plan.n_points // plan.n_phi),
                                per_angle_scaling=plan.per_angle_mode != "constant")
     defense = {"active": plan.defense_active, "reason": plan.defense_reason,
                "layers": jsonable(jax.device_get(out.defense)) if plan.defense_active else {}}

@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..solvers.levenberg import lm_refine
+from .pairs import fitted_pairs
 from .structured import GridProblem, grid_profile, make_grid_problem
 
 AXES = ("phi0", "gamma_dot_t0", "D0")
@@ -44,12 +45,15 @@ def subsample_index(n_phi: int, n_t: int, points: int) -> np.ndarray | None:
 
 def subsample_problem(plan, data) -> GridProblem:
     """The screening subsample as an in-memory problem (from host data, only its frames are
-    read)."""
+    read), holding the pairs of the full fit's layout (`plan.pairs`: t1 < t2 only for
+    symmetric data, so its costs are those of independent points, as `basin_margin`
+    assumes)."""
     index = subsample_index(plan.n_phi, plan.n_t, plan.screening.subsample_points)
     if index is None:
         index = np.arange(plan.n_t)
     return make_grid_problem(data.g2, data.sigma, data.t, data.phi, data.q, data.L,
-                             mode=plan.mode, convention=plan.convention, index=index)
+                             mode=plan.mode, convention=plan.convention, index=index,
+                             pairs=plan.pairs)
 
 
 def grid_axes(plan) -> list[tuple[int, np.ndarray]]:
@@ -143,7 +147,8 @@ def screen(search, data, traced: bool):
     start = search.start_at(jnp.concatenate([jnp.clip(c[j], c_lo, c_hi),
                                              jnp.clip(o[j], o_lo, o_hi), thetas[j]]))
     m = int(sub.problem.index.shape[0])
-    return ScreenReport(n_grid=int(cands.shape[0]), subsample_points=plan.n_phi * m * (m - 1),
+    return ScreenReport(n_grid=int(cands.shape[0]),
+                        subsample_points=plan.n_phi * fitted_pairs(m, plan.pairs),
                         start_cost=costs[0], best_grid_costs=costs[best], refined_costs=prof,
                         refined_physical=thetas, best_cost=prof[j], best_start=start), sub
 

@@ -10,6 +10,8 @@ Works for the local devices of one host (GPUs, or CPU devices forced with
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -38,10 +40,8 @@ def shard_problem(problem: GridProblem, mesh: Mesh) -> GridProblem:
         raise ValueError(f"n_chunks: {problem.n_chunks} chunks do not split over {n_dev} "
                          f"devices; build the problem with a chunk count divisible by it")
     spec = NamedSharding(mesh, P(None, AXIS))
-    return GridProblem(jax.device_put(problem.g2, spec), jax.device_put(problem.weight, spec),
-                       problem.t, problem.phi, problem.q, problem.L, problem.mode,
-                       problem.convention, problem.chunk_size, problem.index, problem.loss,
-                       problem.f_scale)
+    return dataclasses.replace(problem, g2=jax.device_put(problem.g2, spec),
+                               weight=jax.device_put(problem.weight, spec))
 
 
 def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
@@ -54,7 +54,8 @@ def sharded_normal_equations(x, problem: GridProblem, mesh: Mesh):
     def local(g2, weight, x):
         contrast, offset, u, du, pieces = model_pieces(
             x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
-            convention=problem.convention, n_pad=n_pad, index=problem.index)
+            convention=problem.convention, n_pad=n_pad, index=problem.index,
+            upper=problem.upper)
         first = lax.axis_index(AXIS) * local_chunks
 
         def chunk(k):

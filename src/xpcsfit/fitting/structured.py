@@ -12,11 +12,15 @@ The residual is r = √w·(c2 − g2) with g2 = o_a + c_a·K_a and K_a = h(E·S_
   ∂K_a/∂θ_γ = h'·E·(S)'·u_a·∂Γ/∂θ_γ and ∂K_a/∂φ0 = h'·E·(S)'·Γ·∂u_a/∂φ0.
 
 Per angle the pass forms 2+p derivative rows over the pairs (t1, t2) and one batched
-weighted Gram product. Pairs are processed in chunks (`lax.scan`) so memory does not grow
-with the data beyond the data themselves.
+weighted Gram product. For exactly symmetric data the pairs are those with t1 < t2 only
+(`upper`, see `pairs`): each independent value enters once and a pass costs half. Pairs
+are processed in chunks (`lax.scan`) so memory does not grow with the data beyond the data
+themselves.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -37,6 +41,7 @@ from ..physics.g2 import (
 )
 from ..solvers.loss import robust_cost
 from ..solvers.normal_eqs import accumulate, gram_from_rows
+from .pairs import chunk_shape, flat_pairs, n_pairs
 
 
 class GridPieces(eqx.Module):
@@ -57,13 +62,14 @@ class GridPieces(eqx.Module):
         )
 
 
-def _flat_linearized(fn, theta3, n_pad: int):
-    """Value and 3 tangent columns of a (n_t, n_t)-valued fn of 3 parameters, flattened."""
-    value, lin = jax.linearize(fn, theta3)
+def _flat_linearized(fn, theta3, n_pad: int, upper: bool):
+    """Value and 3 tangent columns of a (m, m)-valued fn of 3 parameters, flattened over the
+    pairs (`flat_pairs`) and padded to n_pad."""
+    value, lin = jax.linearize(lambda th: flat_pairs(fn(th), upper), theta3)
     tangents = jax.vmap(lin)(jnp.eye(3, dtype=theta3.dtype))
     pad = n_pad - value.size
-    flat = jnp.pad(value.reshape(-1), (0, pad))
-    d_flat = jnp.pad(tangents.reshape(3, -1), ((0, 0), (0, pad)))
+    flat = jnp.pad(value, (0, pad))
+    d_flat = jnp.pad(tangents, ((0, 0), (0, pad)))
     return flat, d_flat
 
 
@@ -76,23 +82,24 @@ def grid_pieces(
     convention: str,
     n_pad: int,
     index=None,
+    upper: bool = False,
 ) -> GridPieces:
     """E, ∂E/∂(D0, α, D_offset), Γ and ∂Γ/∂(γ̇0, β, γ̇_offset) over all pairs (of the grid
-    points `index`, if given), padded to n_pad."""
+    points `index`, if given; only t1 < t2 if `upper`), padded to n_pad."""
     rest = physical[3:]
 
     def e_fn(theta_d):
         full = jnp.concatenate([theta_d, rest])
         return diffusion_factor(full, t, q=q, convention=convention, index=index)
 
-    diffusion, d_diffusion = _flat_linearized(e_fn, physical[:3], n_pad)
+    diffusion, d_diffusion = _flat_linearized(e_fn, physical[:3], n_pad, upper)
     if mode == "laminar_flow":
 
         def g_fn(theta_g):
             full = jnp.concatenate([physical[:3], theta_g, physical[6:]])
             return shear_integral(full, t, convention=convention, index=index)
 
-        shear, d_shear = _flat_linearized(g_fn, physical[3:6], n_pad)
+        shear, d_shear = _flat_linearized(g_fn, physical[3:6], n_pad, upper)
     else:
         shear = jnp.zeros_like(diffusion)
         d_shear = jnp.zeros_like(d_diffusion)
@@ -176,7 +183,8 @@ class GridProblem(eqx.Module):
 
     `weight` = mask/σ² is zero on the diagonal t1 == t2 and on padding. With `index` the
     pairs are those of the grid points t[index] only (a subsampled problem; the model's
-    integrals still run over the full grid t).
+    integrals still run over the full grid t). With `upper` the pairs are those with
+    t1 < t2 only (exactly symmetric data: each independent value once, no diagonal).
     """
 
     g2: Float[Array, "n_phi P"]
@@ -191,12 +199,12 @@ class GridProblem(eqx.Module):
     index: Int[Array, " m"] | None = None
     loss: str = eqx.field(static=True, default="linear")
     f_scale: Float[Array, ""] | float = 1.0
+    upper: bool = eqx.field(static=True, default=False)
 
     def with_loss(self, loss: str, f_scale) -> GridProblem:
         """The same data with a robust loss (static name) and its f_scale (in σ)."""
-        return GridProblem(self.g2, self.weight, self.t, self.phi, self.q, self.L, self.mode,
-                           self.convention, self.chunk_size, self.index, loss,
-                           jnp.asarray(f_scale, dtype=self.g2.dtype))
+        return dataclasses.replace(self, loss=loss,
+                                   f_scale=jnp.asarray(f_scale, dtype=self.g2.dtype))
 
     @property
     def n_chunks(self) -> int:
@@ -209,11 +217,13 @@ class GridProblem(eqx.Module):
 
 def make_grid_problem(
     g2, sigma, t, phi, q, L, *, mode: str, convention: str, chunk_pairs: int | None = None,
-    chunk_multiple: int = 1, index=None,
+    chunk_multiple: int = 1, index=None, pairs: str = "all",
 ) -> GridProblem:
     """Flatten c2 (n_phi, n_t, n_t) and σ into a `GridProblem` with chunks of `chunk_pairs` pairs.
 
-    `chunk_pairs=None` uses one chunk holding all n_t² pairs (no padding); the number of
+    `pairs`: "all" (n_t² pairs, the diagonal at weight 0) or "upper" (the n_t(n_t−1)/2 pairs
+    t1 < t2: for exactly symmetric c2 and σ, whose other triangle repeats them).
+    `chunk_pairs=None` uses one chunk holding all pairs (no padding); the number of
     chunks is padded up to a multiple of `chunk_multiple` (e.g. the number of devices).
     `index` (grid points) keeps only the pairs among t[index].
     """
@@ -224,16 +234,14 @@ def make_grid_problem(
         index = jnp.asarray(index)
     g2 = jnp.asarray(g2)
     sigma = jnp.broadcast_to(jnp.asarray(sigma, dtype=g2.dtype), g2.shape)
-    n_phi, n_t, _ = g2.shape
-    n_pairs = n_t * n_t
-    size = n_pairs if chunk_pairs is None else max(1, min(int(chunk_pairs), n_pairs))
-    n_chunks = -(-n_pairs // size)
-    n_chunks = -(-n_chunks // chunk_multiple) * chunk_multiple
-    pad = n_chunks * size - n_pairs
-    off_diag = (1.0 - jnp.eye(n_t, dtype=g2.dtype)).reshape(1, -1)
-    weight = off_diag / sigma.reshape(n_phi, -1) ** 2
+    n_t = g2.shape[1]
+    count, upper = n_pairs(n_t, pairs), pairs == "upper"
+    size, n_chunks = chunk_shape(count, chunk_pairs, chunk_multiple)
+    pad = n_chunks * size - count
+    off_diag = flat_pairs(1.0 - jnp.eye(n_t, dtype=g2.dtype), upper)[None, :]
+    weight = off_diag / flat_pairs(sigma, upper) ** 2
     return GridProblem(
-        g2=jnp.pad(g2.reshape(n_phi, -1), ((0, 0), (0, pad))),
+        g2=jnp.pad(flat_pairs(g2, upper), ((0, 0), (0, pad))),
         weight=jnp.pad(weight, ((0, 0), (0, pad))),
         t=jnp.asarray(t),
         phi=jnp.asarray(phi),
@@ -243,16 +251,17 @@ def make_grid_problem(
         convention=convention,
         chunk_size=size,
         index=index,
+        upper=upper,
     )
 
 
 def model_pieces(x: Float[Array, " n"], *, t, phi, q, L, mode: str, convention: str, n_pad: int,
-                 index=None):
+                 index=None, upper: bool = False):
     """Split x and compute the shared pieces once per pass: (contrast, offset, u, du, pieces)."""
     n_phi = phi.shape[0]
     contrast, offset, physical = x[:n_phi], x[n_phi : 2 * n_phi], x[2 * n_phi :]
     pieces = grid_pieces(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad,
-                         index=index)
+                         index=index, upper=upper)
     if mode == "laminar_flow":
         u, du = angle_pieces(physical, phi, q=q, L=L, convention=convention)
     else:
@@ -271,11 +280,13 @@ def chunk_sums(contrast, offset, u, du, part: GridPieces, data, weight, *, mode,
 
 def grid_values(
     physical: Float[Array, " p"], t: Float[Array, " n_t"], *, q, mode: str, convention: str,
-    n_pad: int, index=None,
+    n_pad: int, index=None, upper: bool = False,
 ) -> tuple[Float[Array, " P"], Float[Array, " P"]]:
-    """E and Γ over all pairs, padded to n_pad, without derivatives (for cost-only passes)."""
-    e = diffusion_factor(physical, t, q=q, convention=convention, index=index).reshape(-1)
-    gamma = (shear_integral(physical, t, convention=convention, index=index).reshape(-1)
+    """E and Γ over the pairs (`flat_pairs`), padded to n_pad, without derivatives (for
+    cost-only passes)."""
+    e = flat_pairs(diffusion_factor(physical, t, q=q, convention=convention, index=index),
+                   upper)
+    gamma = (flat_pairs(shear_integral(physical, t, convention=convention, index=index), upper)
              if mode == "laminar_flow" else jnp.zeros_like(e))
     pad = n_pad - e.shape[0]
     return jnp.pad(e, (0, pad)), jnp.pad(gamma, (0, pad))
@@ -293,14 +304,15 @@ def chunk_cost(contrast, offset, u, diffusion, gamma, data, weight, *, mode, con
     return robust_cost(resid, loss, f_scale, weight)
 
 
-def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int, index=None):
+def value_pieces(x, *, t, phi, q, L, mode: str, convention: str, n_pad: int, index=None,
+                 upper: bool = False):
     """(contrast, offset, u, E, Γ) at x: the pieces of a cost-only pass (no derivatives)."""
     n_phi = phi.shape[0]
     physical = x[2 * n_phi :]
     u = (angle_pieces(physical, phi, q=q, L=L, convention=convention)[0]
          if mode == "laminar_flow" else jnp.zeros((n_phi,), x.dtype))
     e, gamma = grid_values(physical, t, q=q, mode=mode, convention=convention, n_pad=n_pad,
-                           index=index)
+                           index=index, upper=upper)
     return x[:n_phi], x[n_phi : 2 * n_phi], u, e, gamma
 
 
@@ -308,7 +320,7 @@ def _problem_values(x: Float[Array, " n"], problem: GridProblem):
     """`value_pieces` at x for the grid of `problem`."""
     return value_pieces(x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L,
                         mode=problem.mode, convention=problem.convention,
-                        n_pad=problem.g2.shape[1], index=problem.index)
+                        n_pad=problem.g2.shape[1], index=problem.index, upper=problem.upper)
 
 
 def grid_cost(x: Float[Array, " n"], problem: GridProblem) -> Float[Array, ""]:
@@ -335,6 +347,7 @@ def normal_equations(
     contrast, offset, u, du, pieces = model_pieces(
         x, t=problem.t, phi=problem.phi, q=problem.q, L=problem.L, mode=problem.mode,
         convention=problem.convention, n_pad=problem.g2.shape[1], index=problem.index,
+        upper=problem.upper,
     )
     size = problem.chunk_size
 
