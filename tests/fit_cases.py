@@ -8,7 +8,7 @@ import numpy as np
 import scipy.optimize
 
 import xpcsfit
-from xpcsfit.fitting.residuals import masked_residual
+from xpcsfit.fitting.residuals import fitted_residual
 
 LAMINAR_TRUTH = np.array([3.0e3, 0.6, 20.0, 2.0e-4, 0.4, 1.0e-5, 3.0])
 STATIC_TRUTH = np.array([3.0e3, 0.6, 20.0])
@@ -45,18 +45,6 @@ def start_config(mode="laminar_flow", factor=1.5, **extra):
             node = node.setdefault(part, {})
         node[last] = value
     return cfg
-
-
-def fitted_residual(x, data, **kw):
-    """Residuals from `g2_model` over the points the fit holds: off-diagonal, and only
-    t1 < t2 for exactly symmetric c2 and σ (each independent value once)."""
-    r = masked_residual(x, data, **kw).reshape(data.g2.shape)
-    n_t = data.g2.shape[1]
-    symmetric = bool(np.all(np.asarray(data.g2) == np.swapaxes(np.asarray(data.g2), 1, 2))
-                     and np.all(np.asarray(data.sigma)
-                                == np.swapaxes(np.asarray(data.sigma), 1, 2)))
-    i, j = np.triu_indices(n_t, 1) if symmetric else np.nonzero(~np.eye(n_t, dtype=bool))
-    return r[:, i, j].ravel()
 
 
 def reduced_reference(data, result, fixed):

@@ -9,9 +9,9 @@ import pytest
 import scipy.optimize
 
 import xpcsfit
-from fit_cases import PHYSICAL_NAMES, fitted_residual, make_case, start_config
+from fit_cases import PHYSICAL_NAMES, make_case, start_config
 from xpcsfit.fitting.api import _compiled
-from xpcsfit.fitting.residuals import masked_residual, plain_residual
+from xpcsfit.fitting.residuals import fitted_residual, masked_residual, plain_residual
 
 
 def _check_recovery(result, truth, n_sigma=3.0):

@@ -2,7 +2,7 @@
 
 The fit itself never forms r (see `structured.py`); these forms exist for new models
 (generic autodiff with `least_squares`), as references in tests and benchmarks, and for
-inspection. Both exclude the diagonal t1 == t2.
+inspection. All exclude the diagonal t1 == t2.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..data import XPCSData
+from ..data import XPCSData, is_symmetric
 from ..physics.g2 import g2_model
 
 
@@ -37,3 +37,17 @@ def plain_residual(x, data: XPCSData, *, mode: str = "laminar_flow",
     r = (np.asarray(data.g2) - np.asarray(_model(jnp.asarray(x), data, mode, convention))) / \
         np.asarray(data.sigma)
     return r[:, ~np.eye(data.g2.shape[1], dtype=bool)].ravel()
+
+
+def fitted_residual(x: Float[Array, " n"], data: XPCSData, *, mode: str = "laminar_flow",
+                    convention: str = "paper") -> Float[Array, " N"]:
+    """Jittable residuals over the points an in-memory fit holds: off-diagonal, and only
+    t1 < t2 for exactly symmetric c2 and σ (each independent value once). `data` must be
+    concrete (the symmetry is decided on the host)."""
+    r = masked_residual(x, data, mode=mode, convention=convention).reshape(data.g2.shape)
+    n_t = data.g2.shape[1]
+    if bool(is_symmetric(np.asarray(data.g2), np.asarray(data.sigma))):
+        i, j = np.triu_indices(n_t, 1)
+    else:
+        i, j = np.nonzero(~np.eye(n_t, dtype=bool))
+    return r[:, i, j].ravel()
