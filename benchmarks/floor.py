@@ -64,7 +64,9 @@ def pass_floor(data: Any, mode: str, x: Any, chunk_pairs: int | None,
     x = jnp.asarray(x)
     jax.block_until_ready(fn(x, problem))
     _, seconds, runs = median_time(lambda: jax.block_until_ready(fn(x, problem)), repeats)
-    count = pass_count(int(problem.phi.shape[0]), int(problem.g2.shape[1]), mode)
+    n_t = int(problem.t.shape[0])
+    count = pass_count(int(problem.phi.shape[0]), int(problem.g2.shape[1]), mode,
+                       grid_pairs=n_t * n_t if problem.upper else None)
     return {"pass_s": seconds, "pass_min_s": min(runs), "pass_chunks": problem.n_chunks,
             "flops": count.flops,
             "transcendentals": count.transcendentals, "bytes": count.bytes,

@@ -61,13 +61,17 @@ def point_flops(mode: str) -> int:
     return 2 * k * k + k + 2 * k + 6 + ROW_FLOPS[mode]
 
 
-def pass_count(n_phi: int, n_pairs: int, mode: str) -> PassCount:
-    """Counts of one pass over n_phi angles and n_pairs (padded) pairs; see the module doc."""
+def pass_count(n_phi: int, n_pairs: int, mode: str, grid_pairs: int | None = None
+               ) -> PassCount:
+    """Counts of one pass over n_phi angles and n_pairs (padded) pairs; see the module doc.
+    `grid_pairs`: the pairs the shared pieces (E, Γ and their tangents) are evaluated on
+    (the whole n_t² grid when only t1 < t2 are fitted; default n_pairs)."""
     if mode not in N_PHYSICAL:
         raise ValueError(f"mode: unknown analysis mode {mode!r}; expected one of {tuple(N_PHYSICAL)}")
+    grid = n_pairs if grid_pairs is None else grid_pairs
     points = n_phi * n_pairs
-    flops = points * point_flops(mode) + n_pairs * PAIR_FLOPS[mode]
-    transcendentals = points * ROW_TRANSCENDENTALS[mode] + n_pairs * PAIR_TRANSCENDENTALS
+    flops = points * point_flops(mode) + grid * PAIR_FLOPS[mode]
+    transcendentals = points * ROW_TRANSCENDENTALS[mode] + grid * PAIR_TRANSCENDENTALS
     data_bytes = 2 * BYTES * points
     piece_bytes = 2 * BYTES * PIECES[mode] * n_pairs
     return PassCount(float(flops), float(transcendentals), float(data_bytes + piece_bytes))
