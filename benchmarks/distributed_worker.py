@@ -48,6 +48,8 @@ def main(data_dir: str, out_dir: str, config_json: str, *flags: str) -> int:
         t0 = time.perf_counter()
         result = xpcsfit.fit(data, config)
         fits.append({"parameters": np.asarray(result.parameters).tolist(),
+                     "uncertainties": np.asarray(result.uncertainties).tolist(),
+                     "strategy": result.device_info.get("strategy"),
                      "chi_squared": float(result.chi_squared), "quality": result.quality_flag,
                      "nfev": int(result.nfev), "seconds": time.perf_counter() - t0,
                      "n_devices": result.device_info.get("n_devices")})
@@ -60,8 +62,8 @@ def main(data_dir: str, out_dir: str, config_json: str, *flags: str) -> int:
               "share_bytes": int(share.nbytes), "rss_start_gb": rss_start,
               "rss_peak_gb": peak_rss_gb(), "join_s": joined, "cold_s": fits[0]["seconds"],
               "warm_s": warm,
-              **{k: fits[0][k] for k in ("parameters", "chi_squared", "quality", "nfev",
-                                         "n_devices")}, "fits": fits}
+              **{k: fits[0][k] for k in ("parameters", "uncertainties", "chi_squared", "quality",
+                                         "nfev", "n_devices", "strategy")}, "fits": fits}
     Path(out_dir, f"process_{runtime.settings.process_id}.json").write_text(json.dumps(report))
     runtime.stop()
     return 0

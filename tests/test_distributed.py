@@ -182,13 +182,13 @@ def test_hdf5_share_refuses_a_file_with_both_triangles(tmp_path):
         read_hdf5(paths["data"], q=0.005, rows_of=lambda n_t: slice(5, 10))
 
 
-def test_streamed_strategy_is_refused_for_a_multi_process_job():
+def test_streamed_strategy_for_a_multi_process_job():
+    """auto keeps a share on the device (out_of_core); hybrid_streaming asked for streams it."""
     from xpcsfit.fitting.config import FitConfig
     from xpcsfit.fitting.plan import _strategy
 
     cfg = FitConfig.from_dict({"optimization": {"nlsq": {"strategy": "hybrid_streaming"}}})
-    with pytest.raises(ValueError, match="'hybrid_streaming' is not available for a multi"):
-        _strategy(cfg, 10**6, 27, traced=False, shared=True)
+    assert _strategy(cfg, 10**6, 27, traced=False, shared=True)[0] == "hybrid_streaming"
     auto = FitConfig.from_dict(None)  # 10¹² points: more than any memory holds
     assert _strategy(auto, 10**12, 27, traced=False)[0] == "hybrid_streaming"
     assert _strategy(auto, 10**12, 27, traced=False, shared=True)[0] == "out_of_core"
@@ -343,6 +343,46 @@ def test_per_angle_modes_and_defense_layers_run_unchanged(tmp_path):
             diff / ref.uncertainties)
         np.testing.assert_allclose(got["chi_squared"], ref.chi_squared, rtol=1e-10)
         assert got["quality"] == ref.quality_flag and got["n_devices"] == 2
+
+
+STREAMED = {"analysis_mode": "laminar_flow", "optimization": {"nlsq": {
+    "strategy": "hybrid_streaming", "hybrid_streaming": {"chunk_size": 3000}}}}
+
+
+def test_streamed_shares_equal_the_single_process_stream(tmp_path, monkeypatch):
+    """hybrid_streaming on 2 processes: each streams its own rows (several chunks, the last
+    one padded) and the sums are added over the processes; the answer equals one process
+    streaming the same pairs (both triangles: a split c2 cannot be checked for symmetry
+    on one process) to rounding, and the in-memory fit to solver tolerance."""
+    from xpcsfit.fitting import plan as planning
+
+    data = _case(n_phi=4, n_t=60, seed=5)
+    np.save(tmp_path / "g2.npy", np.asarray(data.g2))
+    (tmp_path / "meta.json").write_text(json.dumps({
+        "t": np.asarray(data.t).tolist(), "phi": np.asarray(data.phi).tolist(), "q": 0.005,
+        "L": 2e6, "sigma": 0.01}))
+    out = tmp_path / "out"
+    out.mkdir()
+    outs = launch_local([sys.executable, WORKER, str(tmp_path), str(out), json.dumps(STREAMED)],
+                        2, deadline=600, timeout=120)
+    assert [o.returncode for o in outs] == [0, 0], [o.stderr[-2000:] for o in outs]
+    got = [json.loads((out / f"process_{i}.json").read_text()) for i in range(2)]
+    assert got[0]["parameters"] == got[1]["parameters"]
+    assert got[0]["strategy"] == "hybrid_streaming"
+    one = xpcsfit.XPCSData.from_arrays(np.asarray(data.g2), np.asarray(data.t),
+                                       np.asarray(data.phi), q=0.005, L=2e6, sigma=0.01)
+    monkeypatch.setattr(planning, "UPPER_PAIRS", False)  # both triangles, as the shares
+    ref = xpcsfit.fit(one, STREAMED)
+    np.testing.assert_allclose(got[0]["parameters"], ref.parameters, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(got[0]["chi_squared"], ref.chi_squared, rtol=1e-8)
+    assert got[0]["quality"] == ref.quality_flag == "good"
+    np.testing.assert_allclose(got[0]["uncertainties"], ref.uncertainties, rtol=1e-6)
+    monkeypatch.setattr(planning, "UPPER_PAIRS", True)
+    memory = xpcsfit.fit(one, {"analysis_mode": "laminar_flow"})
+    # the streamed and in-memory solvers stop at their own tolerances: measured Δχ² 5e-8,
+    # parameters 2e-4 σ apart; 1e-3 σ is Δχ² ≈ 1e-6, far below any statistical meaning
+    z = np.abs(np.asarray(got[0]["parameters"]) - memory.parameters) / memory.uncertainties
+    assert np.max(z) < 1e-3, z
 
 
 def test_a_process_that_never_arrives_ends_the_others(million, tmp_path):

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import XPCSData, quantile_start
+from ..layout import local_rows, process_sum, spans_processes
 from .objectives import InMemory, Streamed, StreamPass
 from .objectives.joint import JointObjective
 from .objectives.streamed import HostData
@@ -43,10 +44,7 @@ def _objective(plan: FitPlan, data: XPCSData):
     """`full_objective` of one dataset with a scalar q."""
     n_phi = int(data.g2.shape[0])
     if plan.streamed:
-        host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
-                                    np.asarray(data.phi), float(data.q), float(data.L))
-        return Streamed(StreamPass(host, plan.mode, plan.convention, plan.streaming.chunk_size,
-                                   plan.solver.loss, plan.solver.f_scale))
+        return Streamed(_stream_pass(plan, data))
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
         convention=plan.convention, chunk_pairs=chunk_pairs_for(n_phi, plan.chunk_points),
@@ -59,6 +57,26 @@ def _objective(plan: FitPlan, data: XPCSData):
     return InMemory(problem, mesh)
 
 
+def _stream_pass(plan: FitPlan, data: XPCSData) -> StreamPass:
+    """The host-streamed passes over `data`; a multi-process job's split data: over this
+    process's rows (its own block of pairs), the sums added over the processes."""
+    kw = dict(mode=plan.mode, convention=plan.convention, chunk_points=plan.streaming.chunk_size,
+              loss=plan.solver.loss, f_scale=plan.solver.f_scale)
+    small = {k: np.asarray(_local(getattr(data, k))) for k in ("t", "phi", "q", "L")}
+    args = (small["t"], small["phi"], float(small["q"]), float(small["L"]))
+    if not spans_processes(data.g2):
+        return StreamPass(HostData.from_arrays(data.g2, data.sigma, *args), **kw)
+    g2, rows = local_rows(data.g2)
+    sigma, _ = local_rows(data.sigma)
+    return StreamPass(HostData.from_arrays(g2, sigma, *args), **kw,
+                      rows=(rows.start, rows.stop), reduce=process_sum)
+
+
+def _local(x):
+    """A replicated value of a multi-process job as this process's copy (else x)."""
+    return x.addressable_data(0) if spans_processes(x) else x
+
+
 def start_vector(plan: FitPlan, data: XPCSData, values, init=None):
     """Full-layout start: defaults, quantile contrast/offset, the plan's overrides (config,
     init dict, fixed values; `values` a `StartValues`) — or the `init` vector, clipped
@@ -69,7 +87,7 @@ def start_vector(plan: FitPlan, data: XPCSData, values, init=None):
         x0 = jnp.clip(jnp.asarray(init, dtype=jnp.float64), lower, upper)
         held = [space.full_names.index(k) for k in plan.fixed]
         return x0.at[np.asarray(held, dtype=int)].set(values.fixed)
-    xp = np if plan.streamed else jnp
+    xp = np if plan.streamed and not spans_processes(data.g2) else jnp
     contrast, offset = quantile_start(data.g2, xp)
     n = plan.n_phi
     x0 = jnp.asarray(space.full_default())

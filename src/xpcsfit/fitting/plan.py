@@ -297,16 +297,12 @@ def _strategy(cfg: FitConfig, n_points: int, n_free: int, traced: bool,
     if shared:
         info = {**info, "processes": n_processes}
     if (traced or shared) and chosen == "hybrid_streaming":
-        if name == "auto":
-            chosen = "out_of_core"  # the data (or this process's share) are on the device
+        if name == "auto":  # the data (or this process's share) are on the device already
+            chosen = "out_of_core"
         elif traced:
             raise ValueError("optimization.nlsq.strategy: 'hybrid_streaming' streams host data "
                              "and cannot run under jax.jit / vmap / grad; use 'standard' or "
                              "'out_of_core'")
-        else:
-            raise ValueError("optimization.nlsq.strategy: 'hybrid_streaming' is not available "
-                             "for a multi-process job (each process holds its share on its "
-                             "devices); use 'standard' or 'out_of_core', or more processes")
     return chosen, info
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -69,9 +71,11 @@ def _value_pieces(x, t, phi, q, L, *, mode, convention, n_pad):
                         n_pad=n_pad)
 
 
-def _chunk_weight(start, sigma, angle_weight, size, n_t):
+def _chunk_weight(start, stop, sigma, angle_weight, size, n_t):
+    """1/σ² (times the angle weights) on the pairs start..start+size below `stop` (global
+    flat pair indices), 0 on the diagonal and beyond `stop` (padding)."""
     pair = start + jnp.arange(size)
-    valid = (pair < n_t * n_t) & (pair // n_t != pair % n_t)
+    valid = (pair < stop) & (pair // n_t != pair % n_t)
     return jnp.where(valid[None, :], angle_weight[:, None] / (sigma * sigma), 0.0)
 
 
@@ -79,32 +83,36 @@ _KERNEL_STATIC = ("mode", "convention", "size", "n_t", "loss")
 
 
 @functools.partial(jax.jit, static_argnames=_KERNEL_STATIC)
-def _chunk(contrast, offset, u, du, pieces, start, data, sigma, angle_weight, f_scale, *, mode,
-           convention, size, n_t, loss):
+def _chunk(contrast, offset, u, du, pieces, start, stop, data, sigma, angle_weight, f_scale, *,
+           mode, convention, size, n_t, loss):
     return chunk_sums(contrast, offset, u, du, pieces.slice(start, size), data,
-                      _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
+                      _chunk_weight(start, stop, sigma, angle_weight, size, n_t), mode=mode,
                       convention=convention, loss=loss, f_scale=f_scale)
 
 
 @functools.partial(jax.jit, static_argnames=_KERNEL_STATIC)
-def _value_chunk(contrast, offset, u, e, gamma, start, data, sigma, angle_weight, f_scale, *,
-                 mode, convention, size, n_t, loss):
+def _value_chunk(contrast, offset, u, e, gamma, start, stop, data, sigma, angle_weight, f_scale,
+                 *, mode, convention, size, n_t, loss):
     return chunk_cost(contrast, offset, u, lax.dynamic_slice_in_dim(e, start, size),
                       lax.dynamic_slice_in_dim(gamma, start, size), data,
-                      _chunk_weight(start, sigma, angle_weight, size, n_t), mode=mode,
+                      _chunk_weight(start, stop, sigma, angle_weight, size, n_t), mode=mode,
                       convention=convention, loss=loss, f_scale=f_scale)
 
 
 @functools.partial(jax.jit, static_argnames=("size", "n_t", "loss"))
-def _moment_chunk(start, data, sigma, angle_weight, f_scale, *, size, n_t, loss):
-    w = _chunk_weight(start, sigma, angle_weight, size, n_t)
+def _moment_chunk(start, stop, data, sigma, angle_weight, f_scale, *, size, n_t, loss):
+    w = _chunk_weight(start, stop, sigma, angle_weight, size, n_t)
     return jnp.stack([jnp.sum(w, 1), jnp.sum(w * data, 1), jnp.sum(w * data * data, 1)], 1)
 
 
 @dataclasses.dataclass(frozen=True)
 class StreamPass:
     """Host-driven passes over `HostData`, one chunk of `chunk_points` points on the device
-    at a time: `sums(x)` → (cost, JᵀJ, Jᵀr) and the cheaper `cost(x)` (no derivatives)."""
+    at a time: `sums(x)` → (cost, JᵀJ, Jᵀr) and the cheaper `cost(x)` (no derivatives).
+
+    In a multi-process job the host data are this process's t1 `rows` (start, stop) of
+    every angle, and `reduce` adds each pass's sums over the processes (a collective), so
+    every process holds the sums of all the data."""
 
     host: HostData
     mode: str
@@ -112,6 +120,8 @@ class StreamPass:
     chunk_points: int = DEFAULT_STREAM_CHUNK_POINTS
     loss: str = "linear"
     f_scale: float = 1.0
+    rows: tuple[int, int] | None = None
+    reduce: Callable[[Any], Any] | None = None
 
     @property
     def size(self) -> int:
@@ -136,16 +146,26 @@ class StreamPass:
         host, size = self.host, self.size
         n_phi, n_t = host.g2.shape[0], host.t.shape[0]
         w = jnp.ones(n_phi) if host.angle_weight is None else jnp.asarray(host.angle_weight)
+        first_row, stop_row = (0, n_t) if self.rows is None else self.rows
+        offset, stop = first_row * n_t, jnp.asarray(stop_row * n_t)
 
         def one(k):
             start = k * size
             sigma = (jnp.full((n_phi, size), host.sigma) if isinstance(host.sigma, float)
                      else self._load(host.sigma, start, 1.0))
-            return kernel(*first, start, self._load(host.g2, start, 0.0), sigma, w,
-                          jnp.asarray(self.f_scale), **rest, size=size, n_t=n_t,
+            return kernel(*first, offset + start, stop, self._load(host.g2, start, 0.0), sigma,
+                          w, jnp.asarray(self.f_scale), **rest, size=size, n_t=n_t,
                           loss=self.loss)
 
-        return streamed_sums(one, self.n_chunks)
+        total = streamed_sums(one, self.n_chunks)
+        return total if self.reduce is None else jax.tree.map(jnp.asarray, self.reduce(total))
+
+    @property
+    def _n_pad(self) -> int:
+        """Length of the shared pieces: every pair of the grid up to this host's last chunk."""
+        n_t = self.host.t.shape[0]
+        offset = 0 if self.rows is None else self.rows[0] * n_t
+        return max(n_t * n_t, offset + self.n_chunks * self.size)
 
     def _static(self):
         host = self.host
@@ -154,8 +174,7 @@ class StreamPass:
     def sums(self, x_full: np.ndarray):
         """(cost, JᵀJ, Jᵀr) in the full layout at x_full, one streamed pass."""
         kw = dict(mode=self.mode, convention=self.convention)
-        first = _pieces(jnp.asarray(x_full), *self._static(), **kw,
-                        n_pad=self.n_chunks * self.size)
+        first = _pieces(jnp.asarray(x_full), *self._static(), **kw, n_pad=self._n_pad)
         cost, gram, moment = self._stream(_chunk, first, kw)
         jtj, jtr = assemble(gram, moment)
         return cost, jtj, jtr
@@ -168,8 +187,7 @@ class StreamPass:
     def cost(self, x_full: np.ndarray) -> float:
         """½‖r‖² at x_full, one streamed pass without derivative rows (~4× cheaper)."""
         kw = dict(mode=self.mode, convention=self.convention)
-        first = _value_pieces(jnp.asarray(x_full), *self._static(), **kw,
-                              n_pad=self.n_chunks * self.size)
+        first = _value_pieces(jnp.asarray(x_full), *self._static(), **kw, n_pad=self._n_pad)
         return float(self._stream(_value_chunk, first, kw))
 
 
