@@ -18,7 +18,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import cli_distributed, cli_many
 from .cli_exit import (
@@ -39,6 +39,9 @@ from .distributed.settings import DistributedError
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
 
+if TYPE_CHECKING:
+    from .distributed.runtime import Runtime  # imports JAX
+
 
 def _set(tree: dict, path: str, value: Any) -> None:
     *parents, leaf = path.split(".")
@@ -50,11 +53,13 @@ def _set(tree: dict, path: str, value: Any) -> None:
     tree[leaf] = value
 
 
-def _cmd_fit(args: argparse.Namespace, interrupt: Interrupt) -> int:
+def _cmd_fit(args: argparse.Namespace, interrupt: Interrupt, runtime: Runtime | None = None
+             ) -> int:
+    """`xpcsfit fit`; `runtime`: the `distributed.Runtime` of the job this process joined
+    (--distributed), else None."""
     from .io.paths import prepare_output_dir
     from .io.yaml_config import config_from_dict, read_config_file
 
-    runtime = args.runtime = cli_distributed.start(args) if args.distributed else None
     cli_many.start_cache(args, echo)
     cfg_path = Path(args.config)
     raw = copy.deepcopy(read_config_file(cfg_path))
@@ -284,56 +289,61 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `xpcsfit` command; returns the exit code (see `EXIT_CODES`).
     Argument errors raise SystemExit(2) after one line on stderr, as argparse does."""
     args = build_parser().parse_args(argv)
-    code = _main(args)
-    runtime = getattr(args, "runtime", None)
-    if runtime is not None:  # a multi-process job's process that did not finish leaves
-        runtime.exit_code = code  # with this code (`distributed.Runtime`)
-    return code
-
-
-def _main(args: argparse.Namespace) -> int:
     interrupt = Interrupt()
     try:
         previous = signal.signal(signal.SIGINT, interrupt)
     except ValueError:  # not the main thread
         previous = None
+    runtime = None
     try:
         handler = verbose_logging(args.verbose)
         with warnings.catch_warnings(), _talk(args):
             warnings.showwarning = _show_warning
             try:
-                code = COMMANDS[args.command](args, interrupt)
+                if args.command == "fit" and args.distributed:  # before any other JAX work
+                    runtime = cli_distributed.start(args)
+                    code = _cmd_fit(args, interrupt, runtime)
+                else:
+                    code = COMMANDS[args.command](args, interrupt)
             finally:
                 if handler is not None:
                     logger = logging.getLogger("xpcsfit")
                     logger.removeHandler(handler)
                     logger.setLevel(logging.NOTSET)
         interrupt.check()
-        return code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as err:
+        code = _error_code(err, interrupt)
+        if code is None:
+            raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if runtime is not None:  # a multi-process job's process that did not finish leaves
+        runtime.exit_code = code  # with this code (`distributed.Runtime`)
+    return code
+
+
+def _error_code(err: KeyboardInterrupt | Exception, interrupt: Interrupt) -> int | None:
+    """The exit code of a command that raised `err`, after its one line on stderr; None for
+    an internal error with XPCSFIT_TRACEBACK set (the caller re-raises it)."""
+    if isinstance(err, KeyboardInterrupt):
         return interrupted()
-    except MemoryError:
+    if isinstance(err, MemoryError):
         if interrupt.count:
             return interrupted()
         echo("xpcsfit: error: out of memory (for data larger than memory set "
              "optimization.nlsq.strategy: hybrid_streaming)", stream=sys.stderr)
         return EXIT_USER
-    except DistributedError as err:
+    if isinstance(err, DistributedError):
         echo(f"xpcsfit: error: {_one_line(err)}", stream=sys.stderr)
         return EXIT_LOST
-    except USER_ERRORS as err:
-        if interrupt.count:
-            return interrupted()
+    if interrupt.count:
+        return interrupted()
+    if isinstance(err, USER_ERRORS):
         echo(f"xpcsfit: error: {_one_line(err)}", stream=sys.stderr)
         return EXIT_USER
-    except Exception as err:
-        if interrupt.count:
-            return interrupted()
-        if os.environ.get("XPCSFIT_TRACEBACK"):
-            raise
-        echo(f"xpcsfit: internal error: {type(err).__name__}: {_one_line(err)} (please "
-             f"report it; XPCSFIT_TRACEBACK=1 shows the traceback)", stream=sys.stderr)
-        return EXIT_INTERNAL
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    if os.environ.get("XPCSFIT_TRACEBACK"):
+        return None
+    echo(f"xpcsfit: internal error: {type(err).__name__}: {_one_line(err)} (please "
+         f"report it; XPCSFIT_TRACEBACK=1 shows the traceback)", stream=sys.stderr)
+    return EXIT_INTERNAL
