@@ -8,7 +8,8 @@ what it saw to <out>/process_<id>.json.
 CONFIG_JSON is one config dict or a list of them (fitted in turn; `--warm` needs one).
 DATA_DIR holds g2.npy (n_phi, n_t, n_t) and meta.json (t, phi, q, L, sigma: a number or
 null for the estimate). With XPCSFIT_TEST_DIE=<id>, that process dies (os._exit) just
-before the fit; with XPCSFIT_TEST_FAIL=<id>, it raises there (an error, as in user code).
+before the fit; with XPCSFIT_TEST_FAIL=<id>, it raises there (an error, as in user code);
+with XPCSFIT_TEST_NAN=<a>,<i>,<j>, the process holding row i sets c2[a, i, j] to NaN.
 """
 
 import json
@@ -36,6 +37,10 @@ def main(data_dir: str, out_dir: str, config_json: str, *flags: str) -> int:
     g2 = np.load(Path(data_dir) / "g2.npy", mmap_mode="r")
     rows = share_rows(len(meta["t"]))
     share = np.array(g2[:, rows, :])  # only this process's rows are read
+    if os.environ.get("XPCSFIT_TEST_NAN"):
+        a, i, j = (int(k) for k in os.environ["XPCSFIT_TEST_NAN"].split(","))
+        if rows.start <= i < rows.stop:
+            share[a, i - rows.start, j] = np.nan
     data = global_data(share, np.asarray(meta["t"]), np.asarray(meta["phi"]), q=meta["q"],
                        L=meta["L"], sigma=meta["sigma"])
     if os.environ.get("XPCSFIT_TEST_DIE") == str(runtime.settings.process_id):

@@ -140,7 +140,7 @@ def test_config_command_and_version(tmp_path, capsys):
 
 def test_progress_lines(monkeypatch):
     clock = iter(np.arange(0.0, 100.0, 0.5))
-    monkeypatch.setattr("xpcsfit.cli.time.perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr("xpcsfit.cli_progress.time.perf_counter", lambda: float(next(clock)))
     stream = io.StringIO()
     progress = Progress(stream, max_iterations=10, delay=1.0, interval=0.0)  # t0 = 0
     for k in range(4):  # called at t = 0.5, 1.0, 1.5, 2.0 s

@@ -415,6 +415,16 @@ def test_a_process_that_fails_ends_itself_and_the_others(million, tmp_path, monk
     assert time.monotonic() - start < 120
 
 
+def test_a_non_finite_value_in_a_share_is_reported_at_its_global_index(million, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("XPCSFIT_TEST_NAN", "3,250,7")  # row 250 of 320: process 1's rows
+    _, outs = _launch(million[0], tmp_path, 2, deadline=180, timeout=4)
+    assert outs[1].returncode == 1, outs[1].stderr[-2000:]
+    assert ("g2: 1 non-finite value(s) at angle index 3, first at index (3, 250, 7) = nan"
+            in outs[1].stderr)
+    assert outs[0].returncode == EXIT_LOST, outs[0].stderr[-2000:]
+
+
 def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path):
     from xpcsfit.demo import demo_problem
     from xpcsfit.io import load_config, load_dataset, simulate_files

@@ -7,10 +7,13 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .distributed.runtime import Runtime  # imports JAX
 
 
-def start(args: argparse.Namespace):
+def start(args: argparse.Namespace) -> Runtime:
     """Join the job from the environment (before any other JAX work); refuse options that a
     multi-process fit does not support, naming them."""
     if args.multistart is not None:
@@ -20,7 +23,7 @@ def start(args: argparse.Namespace):
     return initialize(settings_from_env(os.environ))
 
 
-def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime,
+def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Runtime,
         echo: Callable[..., None], exit_code: Callable[[Any, Callable], int]) -> int:
     """Load this process's share, fit, and (process 0) write parameters.json and
     fit_report.json; no fitted_data.npz or figures (no process holds all of c2). Every

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import equinox as eqx
@@ -15,17 +15,17 @@ from .layout import spans_processes
 from .noise import NoiseEstimate
 from .noise import estimate_sigma as _estimate_sigma
 from .validation import (
-    F64_EPS,
+    check_dt,
     first_non_finite,
     require_angles,
     require_finite_array,
     require_positive,
     require_uniform_grid,
     resolution,
+    sigma_array,
+    time_grid,
 )
 
-DEFAULT_SIGMA = 0.01
-"""σ used when none is given: 1% of a baseline of 1."""
 DEFAULT_GAP = 2e6
 """Stator–rotor gap L (Å) used when the config gives none (200 µm)."""
 
@@ -58,12 +58,6 @@ def _dtype(value: Any) -> np.dtype:
         return np.asarray(value).dtype
     except (TypeError, ValueError):
         return np.dtype(object)
-
-
-def _check_dt(name: str, dt: float, step: float, t: np.ndarray, eps: float) -> None:
-    """`dt` must equal the grid step to 1e-6 relative, plus the slack of the grid check."""
-    if abs(dt - step) > 1e-6 * dt + 4.0 * eps * float(np.max(np.abs(t))):
-        raise ValueError(f"{name}: {dt!r} does not match the time grid step {step!r}")
 
 
 class XPCSData(eqx.Module):
@@ -101,31 +95,12 @@ class XPCSData(eqx.Module):
           (n_phi, n_t, n_t).
         """
         phi = require_angles("phi", phi)
-        eps = resolution(t)
-        t = require_finite_array("t", t, ndim=1)
-        step = require_uniform_grid("t", t, eps=eps)
-        if dt is not None:
-            dt = require_positive("dt", dt)
-            _check_dt("dt", dt, step, t, eps)
-        else:
-            dt = step
-        if eps > F64_EPS:  # the uniform float64 grid the lower-precision times stand for
-            t = t[0] + dt * np.arange(t.shape[0])
+        t, dt = time_grid(t, dt)
         g2 = require_finite_array("g2", g2, ndim=3)
         shape = (phi.shape[0], t.shape[0], t.shape[0])
         if g2.shape != shape:
             raise ValueError(f"g2: expected shape {shape} from (phi, t, t), got {g2.shape}")
-        if sigma is None:
-            sig, default = np.full(shape, DEFAULT_SIGMA), True
-        else:
-            sig = require_finite_array("sigma", sigma)
-            if sig.ndim == 0:
-                sig = np.full(shape, float(sig))
-            if sig.shape != shape:
-                raise ValueError(f"sigma: expected a scalar or shape {shape}, got {sig.shape}")
-            if np.any(sig <= 0):
-                raise ValueError(f"sigma: must be > 0, found min {float(sig.min())!r}")
-            default = False
+        sig, default = sigma_array(sigma, shape)
         q = require_positive("q", q)
         L = require_positive("L", L)
         order = np.argsort(phi, kind="stable")
@@ -149,11 +124,7 @@ class XPCSData(eqx.Module):
         phi = require_angles("phi", phi)
         if np.any(np.diff(phi) <= 0):
             raise ValueError(f"phi: host data must have ascending angles, got {phi.tolist()}")
-        eps = resolution(t)
-        t = require_finite_array("t", t, ndim=1)
-        dt = require_uniform_grid("t", t, eps=eps)
-        if eps > F64_EPS:
-            t = t[0] + dt * np.arange(t.shape[0])
+        t, dt = time_grid(t)
         shape = (phi.shape[0], t.shape[0], t.shape[0])
         if not isinstance(g2, np.ndarray) or g2.shape != shape:
             raise ValueError(f"g2: expected a NumPy array of shape {shape}, got "
@@ -310,10 +281,27 @@ def _host(name: str, x: Any) -> np.ndarray | None:
     if spans_processes(x):  # a multi-process job's array
         if x.is_fully_replicated:
             return np.asarray(x.addressable_data(0))
-        return None  # split over processes: each share is checked where it is loaded
+        return None  # split over processes: `_angle_blocks` reads this process's shards
     if isinstance(x, jax.Array):  # concrete device array: read on the host (indexing it
         return np.asarray(x)  # under an outer jit would stage the slice out as a tracer)
     return x
+
+
+def _angle_blocks(x: Any, host: np.ndarray | None
+                  ) -> Iterator[tuple[int, tuple[int, int], np.ndarray]]:
+    """(angle index, (row, column) of the block's first element, float64 block) over a
+    (n_phi, n_t, n_t) field, one angle in memory at a time: the host array `host` by whole
+    angles; a multi-process array split over the processes by this process's shards, in
+    global indices; nothing when traced."""
+    if host is not None:
+        for a in range(host.shape[0]):
+            yield a, (0, 0), np.asarray(host[a], dtype=np.float64)
+    elif spans_processes(x):
+        for shard in x.addressable_shards:
+            a0, i0, j0 = (s.start or 0 for s in shard.index)
+            block = np.asarray(shard.data, dtype=np.float64)
+            for k in range(block.shape[0]):
+                yield a0 + k, (i0, j0), block[k]
 
 
 def validate_data(data: XPCSData) -> None:
@@ -324,7 +312,8 @@ def validate_data(data: XPCSData) -> None:
     q, L, dt; n_phi ≥ 1, n_t ≥ 2), real dtypes, finite c2, finite σ > 0, a uniform
     increasing t (to the resolution of its dtype), finite angles strictly ascending,
     q, L, dt finite and > 0 with dt the step of t. g2 and σ are read one angle at a time
-    (host memory maps stay on the host). Traced fields are checked for shape only.
+    (host memory maps stay on the host); split over the processes of a job, each process
+    checks its shards and reports global indices. Traced fields are checked for shape only.
 
     **Raises:** ValueError naming the field and the offending value.
     """
@@ -368,14 +357,11 @@ def validate_data(data: XPCSData) -> None:
         if host[name] is not None:
             require_positive(name, float(np.asarray(host[name])))
     if step is not None and host["dt"] is not None:
-        _check_dt("dt", float(np.asarray(host["dt"])), step, t, eps)
+        check_dt("dt", float(np.asarray(host["dt"])), step, t, eps)
     for name in ("g2", "sigma"):
-        if host[name] is None:
-            continue
-        for a in range(n_phi):  # one angle in memory at a time
-            block = np.asarray(host[name][a], dtype=np.float64)
-            first_non_finite(name, block, a)
+        for a, (i0, j0), block in _angle_blocks(fields[name], host[name]):
+            first_non_finite(name, block, a, (i0, j0))
             if name == "sigma" and np.any(block <= 0):
                 i, j = (int(k) for k in np.argwhere(block <= 0)[0])
                 raise ValueError(f"sigma: must be > 0, got {block[i, j].item()!r} at angle index "
-                                 f"{a}, first at index {(a, i, j)}")
+                                 f"{a}, first at index {(a, i0 + i, j0 + j)}")

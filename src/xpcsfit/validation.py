@@ -1,4 +1,5 @@
-"""Host-side input checks shared by the data container, the config and the entry points.
+"""Host-side input checks shared by the data container, the config and the entry points,
+and the normalisation of times and σ shared by the builders of `XPCSData`.
 
 Each raises ValueError whose message names the field and the offending value.
 """
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 F64_EPS = float(np.finfo(np.float64).eps)
+DEFAULT_SIGMA = 0.01
+"""σ used when none is given: 1% of a baseline of 1."""
 RESOLVED_STEP = 0.05
 """A time axis whose dtype resolution near its largest |t| exceeds 5% of its step is refused:
 its uniformity cannot be checked."""
@@ -30,9 +33,9 @@ def require_positive(name: str, value: Any) -> float:
     return out
 
 
-def require_real_array(name: str, value: Any) -> np.ndarray:
-    """A float64 copy of `value`; complex, string, boolean and date values are refused (a
-    complex c2 is never silently reduced to its real part)."""
+def require_real_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
+    """A float64 copy of `value`, optionally of a given rank; complex, string, boolean and
+    date values are refused (a complex c2 is never silently reduced to its real part)."""
     if isinstance(value, str | bytes):
         raise ValueError(f"{name}: expected numbers, got the string {value[:40]!r}")
     try:
@@ -47,29 +50,33 @@ def require_real_array(name: str, value: Any) -> np.ndarray:
     if kind in "USVbMm":
         raise ValueError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
     try:
-        return np.array(arr, dtype=np.float64)
+        out = np.array(arr, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__} "
                          f"holding non-numbers") from None
+    if ndim is not None and out.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {out.shape}")
+    return out
 
 
-def first_non_finite(name: str, arr: np.ndarray, angle: int | None = None) -> None:
+def first_non_finite(name: str, arr: np.ndarray, angle: int | None = None,
+                     origin: tuple[int, ...] | None = None) -> None:
     """Raise naming the count and the first index of non-finite values of `arr`, if any
-    (`arr` being the slice of angle index `angle`, when given)."""
+    (`arr` being the slice of angle index `angle`, when given; a block of it whose first
+    element is at index `origin` of the slice, when given: the index is then the slice's)."""
     bad = ~np.isfinite(arr)
     if np.any(bad):
         first = tuple(int(i) for i in np.argwhere(bad)[0])
+        at = first if origin is None else tuple(i + o for i, o in zip(first, origin, strict=True))
         where = "" if angle is None else f" at angle index {angle}"
-        index = first if angle is None else (angle, *first)
+        index = at if angle is None else (angle, *at)
         raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s){where}, first at "
                          f"index {index} = {arr[first].item()!r}")
 
 
 def require_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
     """A float64 copy of `value`, real, all finite, optionally of a given rank."""
-    arr = require_real_array(name, value)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
+    arr = require_real_array(name, value, ndim)
     first_non_finite(name, arr)
     return arr
 
@@ -125,3 +132,54 @@ def require_angles(name: str, phi: Any) -> np.ndarray:
     if np.any(counts > 1):
         raise ValueError(f"{name}: duplicate angle(s) {values[counts > 1].tolist()}")
     return arr
+
+
+def check_dt(name: str, dt: float, step: float, t: np.ndarray, eps: float) -> None:
+    """`dt` must equal the grid step to 1e-6 relative, plus the slack of the grid check."""
+    if abs(dt - step) > 1e-6 * dt + 4.0 * eps * float(np.max(np.abs(t))):
+        raise ValueError(f"{name}: {dt!r} does not match the time grid step {step!r}")
+
+
+def time_grid(t: Any, dt: Any = None) -> tuple[np.ndarray, float]:
+    """The float64 time grid `t` (s) stands for, and its step `dt` (s).
+
+    `t` must be finite, 1-D, uniform and increasing to the resolution of its dtype; times
+    of a lower precision than float64 come back as the grid t[0] + k·dt they stand for.
+    `dt`: None → the step of t, else it must be > 0 and match that step.
+    """
+    eps = resolution(t)
+    t = require_finite_array("t", t, ndim=1)
+    step = require_uniform_grid("t", t, eps=eps)
+    if dt is not None:
+        dt = require_positive("dt", dt)
+        check_dt("dt", dt, step, t, eps)
+    else:
+        dt = step
+    if eps > F64_EPS:  # the uniform float64 grid the lower-precision times stand for
+        t = t[0] + dt * np.arange(t.shape[0])
+    return t, dt
+
+
+def sigma_array(sigma: Any, shape: tuple[int, int, int], *, share: bool = False
+                ) -> tuple[np.ndarray, bool]:
+    """σ as a float64 array of `shape`, and whether it is the default: None → 0.01
+    everywhere, a scalar → filled, else an array of `shape`.
+
+    Its values are checked here (finite, > 0; indices as given) unless `share` and σ is an
+    array: one process's rows, whose values `validate_data` checks on the global array, at
+    global indices.
+    """
+    if sigma is None:
+        return np.full(shape, DEFAULT_SIGMA), True
+    sig = require_real_array("sigma", sigma)
+    check = not share or sig.ndim == 0
+    if check:
+        first_non_finite("sigma", sig)
+    if sig.ndim == 0:
+        sig = np.full(shape, float(sig))
+    if sig.shape != shape:
+        expected = "this process's share" if share else "shape"
+        raise ValueError(f"sigma: expected a scalar or {expected} {shape}, got {sig.shape}")
+    if check and np.any(sig <= 0):
+        raise ValueError(f"sigma: must be > 0, found min {float(sig.min())!r}")
+    return sig, False

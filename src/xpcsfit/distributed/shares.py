@@ -15,15 +15,14 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import Float
 
-from ..data import DEFAULT_SIGMA, XPCSData, validate_data
+from ..data import XPCSData, validate_data
 from ..fitting.sharded import AXIS, device_mesh
 from ..validation import (
-    first_non_finite,
     require_angles,
-    require_finite_array,
     require_positive,
-    require_uniform_grid,
-    resolution,
+    require_real_array,
+    sigma_array,
+    time_grid,
 )
 
 
@@ -72,34 +71,19 @@ def global_data(
     Every process passes the same t [s], phi [deg] (any order; sorted here as
     `XPCSData.from_arrays` does), q [Å⁻¹], L [Å], dt [s] and the same kind of `sigma`
     (None → 0.01, recorded as default; a scalar; or this process's rows). g2 and σ of the
-    result are global arrays split along t1; nothing is gathered. The share is checked
-    (finite, σ > 0) here, by the process that holds it.
+    result are global arrays split along t1; nothing is gathered. `validate_data` checks
+    the share (finite, σ > 0) in the process that holds it, naming global indices.
     """
     phi = require_angles("phi", phi)
-    eps = resolution(t)
-    t = require_finite_array("t", t, ndim=1)
-    step = require_uniform_grid("t", t, eps=eps)
-    dt = step if dt is None else require_positive("dt", dt)
-    t = t[0] + dt * np.arange(t.shape[0]) if eps > np.finfo(np.float64).eps else t
+    t, dt = time_grid(t, dt)
     n_phi, n_t = phi.shape[0], t.shape[0]
     rows = share_rows(n_t)
     shape = (n_phi, rows.stop - rows.start, n_t)
-    share = require_finite_array("g2", share, ndim=3)
+    share = require_real_array("g2", share, ndim=3)
     if share.shape != shape:
         raise ValueError(f"g2: this process holds rows {rows.start}..{rows.stop - 1}: expected "
                          f"its share of shape {shape}, got {share.shape}")
-    default = sigma is None
-    sig = np.full(shape, DEFAULT_SIGMA) if default else require_finite_array("sigma", sigma)
-    if sig.ndim == 0:
-        sig = np.full(shape, float(sig))
-    if sig.shape != shape:
-        raise ValueError(f"sigma: expected a scalar or this process's share {shape}, got "
-                         f"{sig.shape}")
-    for a in range(n_phi):
-        first_non_finite("sigma", sig[a], a)
-        if np.any(sig[a] <= 0):
-            raise ValueError(f"sigma: must be > 0, found {float(sig[a].min())!r} at angle "
-                             f"index {a}")
+    sig, default = sigma_array(sigma, shape, share=True)
     order = np.argsort(phi, kind="stable")
     sharding, full = row_sharding(), (n_phi, n_t, n_t)
     g2 = jax.make_array_from_process_local_data(sharding, share[order], full)
