@@ -389,9 +389,10 @@ def test_ctrl_c_from_outside_exits_130(world, tmp_path, swallow):
         from xpcsfit import cli
         from xpcsfit.io import dataset
         def slow(*args, **kwargs):
-            print("loading", flush=True)
-            for _ in range(600):  # short sleeps: the signal may reach another thread
+            for i in range(600):  # short sleeps: the signal may reach another thread
                 try:              # first, and Python handles it between them
+                    if i == 0:    # announced inside the try: the Ctrl-C sent on this
+                        print("loading", flush=True)  # line lands in it
                     time.sleep(0.1)
                 except KeyboardInterrupt:
                     if not {swallow}:

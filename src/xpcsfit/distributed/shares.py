@@ -17,6 +17,7 @@ from jaxtyping import Float
 
 from ..data import XPCSData, validate_data
 from ..fitting.sharded import AXIS, device_mesh
+from ..layout import local_rows
 from ..validation import (
     require_angles,
     require_positive,
@@ -98,8 +99,7 @@ def global_data(
 
 def local_share(x: jax.Array) -> np.ndarray:
     """This process's rows of a global (n_phi, n_t, n_t) array split by `row_sharding`."""
-    shards = sorted(x.addressable_shards, key=lambda s: s.index[1].start or 0)
-    return np.concatenate([np.asarray(s.data) for s in shards], axis=1)
+    return local_rows(x)[0]
 
 
 def diagonal_corrected_share(share: np.ndarray, rows: slice) -> np.ndarray:
