@@ -425,24 +425,28 @@ def test_a_non_finite_value_in_a_share_is_reported_at_its_global_index(million, 
     assert outs[0].returncode == EXIT_LOST, outs[0].stderr[-2000:]
 
 
-def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path):
+@pytest.mark.parametrize("starts", [None, 3])
+def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path, starts):
     from xpcsfit.demo import demo_problem
     from xpcsfit.io import load_config, load_dataset, simulate_files
 
     paths = simulate_files(tmp_path / "sim", **{**demo_problem(n_phi=4, n_t=60), "n_q": 1})
     out = tmp_path / "out"
+    more = [] if starts is None else ["--multistart", str(starts)]
     outs = launch_local([sys.executable, "-m", "xpcsfit", "fit", "--distributed", "--config",
-                         str(paths["config"]), "--output-dir", str(out), "--no-plots"], 2,
-                        deadline=400, timeout=120)
+                         str(paths["config"]), "--output-dir", str(out), "--no-plots", *more],
+                        2, deadline=400, timeout=120)
     assert [o.returncode for o in outs] == [0, 0], [o.stderr[-2000:] for o in outs]
     assert "over 2 processes" in outs[0].stdout and "χ²" in outs[0].stdout
+    assert ("3 Latin-hypercube starts" in outs[0].stdout) == (starts is not None)
     assert "χ²" not in outs[1].stdout  # only process 0 reports
     assert sorted(p.name for p in out.iterdir()) == ["fit_report.json", "manifest.json",
                                                      "parameters.json"]
     written = json.loads((out / "parameters.json").read_text())
     loaded = load_config(paths["config"])
     data, _ = load_dataset(loaded)
-    ref = xpcsfit.fit(data, loaded.fit)  # σ estimated from the data in both
+    ref = (xpcsfit.fit(data, loaded.fit) if starts is None  # σ estimated in both
+           else xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=starts))
     np.testing.assert_allclose(written["values"], ref.parameters, rtol=1e-8, atol=0)
     np.testing.assert_allclose(written["chi_squared"], ref.chi_squared, rtol=1e-8)
     report = json.loads((out / "fit_report.json").read_text())
@@ -450,8 +454,8 @@ def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "env", "match"), [
-    (["--multistart", "3"], {"XPCSFIT_COORDINATOR": "127.0.0.1:1", "XPCSFIT_NUM_PROCESSES": "2",
-                             "XPCSFIT_PROCESS_ID": "0"}, "--multistart: not available"),
+    (["--multistart", "0"], {"XPCSFIT_COORDINATOR": "127.0.0.1:1", "XPCSFIT_NUM_PROCESSES": "2",
+                             "XPCSFIT_PROCESS_ID": "0"}, "--multistart: must be >= 1, got 0"),
     ([], {}, "XPCSFIT_COORDINATOR: not set"),
 ])
 def test_cli_distributed_bad_input(tmp_path, monkeypatch, capsys, argv, env, match):

@@ -68,8 +68,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: Interrupt, runtime: Runtime | 
     if args.convention:
         _set(raw, "physics.convention", args.convention)
     loaded = config_from_dict(raw, cfg_path.parent, cfg_path)
-    if args.multistart is not None and args.multistart < 1:
-        raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
+    _check_fit_options(args)
     out = Path(args.output_dir)
     created = prepare_output_dir(out, "--output-dir")  # before the data are loaded
     try:
@@ -84,6 +83,12 @@ def _cmd_fit(args: argparse.Namespace, interrupt: Interrupt, runtime: Runtime | 
             with contextlib.suppress(OSError):
                 out.rmdir()  # only if still empty: nothing of this run is left
         raise
+
+
+def _check_fit_options(args: argparse.Namespace) -> None:
+    """Refuse option values of `fit` that need no file read (before a job is joined)."""
+    if args.multistart is not None and args.multistart < 1:
+        raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
 
 
 def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
@@ -301,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             try:
                 if args.command == "fit" and args.distributed:  # before any other JAX work
+                    _check_fit_options(args)
                     runtime = cli_distributed.start(args)
                     code = _cmd_fit(args, interrupt, runtime)
                 else:

@@ -14,10 +14,7 @@ if TYPE_CHECKING:
 
 
 def start(args: argparse.Namespace) -> Runtime:
-    """Join the job from the environment (before any other JAX work); refuse options that a
-    multi-process fit does not support, naming them."""
-    if args.multistart is not None:
-        raise ValueError("--multistart: not available with --distributed")
+    """Join the job from the environment (before any other JAX work)."""
     from .distributed import initialize, settings_from_env
 
     return initialize(settings_from_env(os.environ))
@@ -40,8 +37,13 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Ru
     say(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹, "
         f"{data.n_phi} angles × {data.n_t}² = {data.n_points:,} points over {s.num_processes} "
         f"processes (process {s.process_id}: t1 rows {rows[0]}..{rows[1] - 1})")
-    say(f"fitting {loaded.fit.analysis_mode} on {s.num_processes} processes …")
-    result = xpcsfit.fit(data, loaded.fit)
+    if args.multistart:
+        say(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube starts "
+            f"on {s.num_processes} processes …")
+        result = xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=args.multistart)
+    else:
+        say(f"fitting {loaded.fit.analysis_mode} on {s.num_processes} processes …")
+        result = xpcsfit.fit(data, loaded.fit)
     for line in summary_lines(result):
         say(line)
     say(f"time: {result.execution_time:.2f} s")
