@@ -46,7 +46,7 @@ def _objective(plan: FitPlan, data: XPCSData):
         host = HostData.from_arrays(data.g2, data.sigma, np.asarray(data.t),
                                     np.asarray(data.phi), float(data.q), float(data.L))
         return Streamed(StreamPass(host, plan.mode, plan.convention, plan.streaming.chunk_size,
-                                   plan.solver.loss, plan.solver.f_scale))
+                                   plan.solver.loss, plan.solver.f_scale, pairs=plan.pairs))
     problem = make_grid_problem(
         data.g2, data.sigma, data.t, data.phi, data.q, data.L, mode=plan.mode,
         convention=plan.convention, chunk_pairs=chunk_pairs_for(n_phi, plan.chunk_points),
@@ -84,9 +84,9 @@ def chunk_layout(plan: FitPlan) -> dict:
     """How one pass is chunked: chunks, points per chunk, and the stratification check
     (every chunk of pairs holds every angle in equal numbers, by construction)."""
     n_t = plan.n_t
-    if plan.streamed:
+    if plan.streamed:  # as `StreamPass.size` / `n_chunks`
         size = max(1, -(-plan.streaming.chunk_size // plan.n_phi))
-        n_chunks = -(-n_t * n_t // size)
+        n_chunks = -(-n_pairs(n_t, plan.pairs) // size)
     else:
         size, n_chunks = chunk_shape(n_pairs(n_t, plan.pairs),
                                      chunk_pairs_for(plan.n_phi, plan.chunk_points),
