@@ -61,7 +61,7 @@ def _stream_pass(plan: FitPlan, data: XPCSData) -> StreamPass:
     """The host-streamed passes over `data`; a multi-process job's split data: over this
     process's rows (its own block of pairs), the sums added over the processes."""
     kw = dict(mode=plan.mode, convention=plan.convention, chunk_points=plan.streaming.chunk_size,
-              loss=plan.solver.loss, f_scale=plan.solver.f_scale)
+              loss=plan.solver.loss, f_scale=plan.solver.f_scale, pairs=plan.pairs)
     small = {k: np.asarray(_local(getattr(data, k))) for k in ("t", "phi", "q", "L")}
     args = (small["t"], small["phi"], float(small["q"]), float(small["L"]))
     if not spans_processes(data.g2):
@@ -102,9 +102,9 @@ def chunk_layout(plan: FitPlan) -> dict:
     """How one pass is chunked: chunks, points per chunk, and the stratification check
     (every chunk of pairs holds every angle in equal numbers, by construction)."""
     n_t = plan.n_t
-    if plan.streamed:
+    if plan.streamed:  # as `StreamPass.size` / `n_chunks`
         size = max(1, -(-plan.streaming.chunk_size // plan.n_phi))
-        n_chunks = -(-n_t * n_t // size)
+        n_chunks = -(-n_pairs(n_t, plan.pairs) // size)
     else:
         size, n_chunks = chunk_shape(n_pairs(n_t, plan.pairs),
                                      chunk_pairs_for(plan.n_phi, plan.chunk_points),

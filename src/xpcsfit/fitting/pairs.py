@@ -1,4 +1,5 @@
-"""Which (t1, t2) pairs an in-memory fit holds, and how they are cut into chunks.
+"""Which (t1, t2) pairs a host fit holds (in memory or streamed), and how they are cut
+into chunks.
 
 Measured c2 is symmetric in (t1, t2): an exactly symmetric matrix (c2 and σ) holds each
 independent value twice, so the fit keeps only the pairs t1 < t2 ("upper"): every pass

@@ -52,7 +52,8 @@ class Outcome(eqx.Module):
     """What `run` returns: the solution in the free coordinates w of x = A w + b (with the
     plain objective's sums there), the full-layout x, and the logs and checks.
     `duplicated`: every independent value was fitted twice (exactly symmetric data with
-    all pairs: traced or streamed), so the covariance and χ² tests need the factor 2."""
+    all pairs: traced, or the internal switch `plan.UPPER_PAIRS` off), so the covariance and
+    χ² tests need the factor 2."""
 
     result: SolverResult
     raw_cost: Float[Array, ""]

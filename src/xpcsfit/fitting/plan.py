@@ -174,8 +174,6 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
                          "parameters")
     strategy, info = _strategy(cfg, probe.n_points, probe.n_free, traced,
                                spans_processes(data.g2))
-    if strategy == "hybrid_streaming":  # the host stream reads all pairs (counted once)
-        probe = dataclasses.replace(probe, pairs="all")
     active, reason = should_activate(cfg.analysis_mode, n_phi, per_angle, cfg.defense.enable)
     if per_angle == "varpro":
         active, reason = False, VARPRO_NO_DEFENSE
@@ -193,8 +191,9 @@ def make_plan(cfg: FitConfig, data: XPCSData, init: Any = None,
 
 
 UPPER_PAIRS = True
-"""Fit only the pairs t1 < t2 of concrete, exactly symmetric data in memory (False: both
-triangles, each value counted once in the report, as traced fits do — for comparisons)."""
+"""Fit only the pairs t1 < t2 of concrete, exactly symmetric data, in memory and in the host
+stream (False: both triangles, each value counted once in the report, as traced fits do —
+for comparisons)."""
 
 VARPRO_NO_DEFENSE = ("per_angle_mode varpro: contrast/offset are eliminated exactly, so the "
                      "layers (which act on them) are not applied")

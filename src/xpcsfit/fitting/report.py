@@ -72,7 +72,7 @@ class FitResult(eqx.Module):
 def summarize(plan: FitPlan, out: Outcome) -> FitResult:
     """χ² over the independent fitted points, the covariance (free parameters, mapped to
     the full layout), the quality flag (`quality.assess`). When each value was fitted twice
-    (`Outcome.duplicated`: symmetric data over both triangles, traced or streamed) the
+    (`Outcome.duplicated`: symmetric data over both triangles, as traced fits hold them) the
     cost, JᵀJ and point count are twice those of the independent points: χ² is halved and
     the covariance s²·(JᵀJ)⁻¹ uses half the points, which equals the upper-pairs answer.
     Without a significant signal the physical uncertainties are infinite. Traceable."""

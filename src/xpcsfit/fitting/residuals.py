@@ -41,9 +41,9 @@ def plain_residual(x, data: XPCSData, *, mode: str = "laminar_flow",
 
 def fitted_residual(x: Float[Array, " n"], data: XPCSData, *, mode: str = "laminar_flow",
                     convention: str = "paper") -> Float[Array, " N"]:
-    """Jittable residuals over the points an in-memory fit holds: off-diagonal, and only
-    t1 < t2 for exactly symmetric c2 and σ (each independent value once). `data` must be
-    concrete (the symmetry is decided on the host)."""
+    """Jittable residuals over the points a host fit holds (in memory or streamed):
+    off-diagonal, and only t1 < t2 for exactly symmetric c2 and σ (each independent value
+    once). `data` must be concrete (the symmetry is decided on the host)."""
     r = masked_residual(x, data, mode=mode, convention=convention).reshape(data.g2.shape)
     n_t = data.g2.shape[1]
     if bool(is_symmetric(np.asarray(data.g2), np.asarray(data.sigma))):
