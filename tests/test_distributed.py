@@ -8,6 +8,7 @@ relative); on this well-conditioned laminar case the fitted parameters then agre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -453,10 +454,42 @@ def test_cli_distributed_writes_what_a_single_process_fit_writes(tmp_path, start
     assert report["dataset"]["processes"] == 2 and report["dataset"]["from_cache"] is False
 
 
+def test_cli_distributed_fits_each_q_bin_as_one_process_does(tmp_path):
+    """--q all on 2 processes: each q-bin's share is loaded and fitted by the job in turn;
+    process 0 writes q_<q>/ and the summary; the values equal one process's fit per q."""
+    from xpcsfit.demo import demo_problem
+    from xpcsfit.fitting.many import config_for_bins
+    from xpcsfit.io import load_config, load_dataset, simulate_files
+    from xpcsfit.io.q_summary import bin_folder
+
+    paths = simulate_files(tmp_path / "sim", **{**demo_problem(n_phi=3, n_t=40), "n_q": 2})
+    out = tmp_path / "out"
+    outs = launch_local([sys.executable, "-m", "xpcsfit", "fit", "--distributed", "--config",
+                         str(paths["config"]), "--output-dir", str(out), "--no-plots",
+                         "--q", "all"], 2, deadline=400, timeout=120)
+    assert outs[0].returncode == outs[1].returncode, [o.stderr[-2000:] for o in outs]
+    assert outs[0].returncode in (0, 3), outs[0].stderr[-2000:]
+    assert "2 q-bins" in outs[0].stdout and "q-bins" not in outs[1].stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_q"] == 2 and summary["processes"] == 2
+    loaded = load_config(paths["config"])
+    for row in summary["rows"]:  # one process, one q: the cli's single-q path
+        q = row["q"]
+        written = json.loads((out / bin_folder(q) / "parameters.json").read_text())
+        at_q = dataclasses.replace(loaded, data=dataclasses.replace(loaded.data, q=q))
+        data, _ = load_dataset(at_q)
+        ref = xpcsfit.fit(data, config_for_bins(at_q.fit))
+        np.testing.assert_allclose(written["values"], ref.parameters, rtol=1e-8, atol=0)
+        assert written["quality_flag"] == ref.quality_flag
+        assert not (out / bin_folder(q) / "fitted_data.npz").exists()
+
+
 @pytest.mark.parametrize(("argv", "env", "match"), [
     (["--multistart", "0"], {"XPCSFIT_COORDINATOR": "127.0.0.1:1", "XPCSFIT_NUM_PROCESSES": "2",
                              "XPCSFIT_PROCESS_ID": "0"}, "--multistart: must be >= 1, got 0"),
     ([], {}, "XPCSFIT_COORDINATOR: not set"),
+    (["--q", "all", "--joint"], {}, "--joint: not available with --distributed"),
+    (["--q", "all", "--multistart", "2"], {}, "--multistart: not available with --q"),
 ])
 def test_cli_distributed_bad_input(tmp_path, monkeypatch, capsys, argv, env, match):
     from xpcsfit.cli import EXIT_USER, main

@@ -74,8 +74,7 @@ def _cmd_fit(args: argparse.Namespace, interrupt: Interrupt, runtime: Runtime | 
     try:
         if runtime is not None:
             if cli_many.wants_many(args):
-                raise ValueError("--distributed: fits one q-bin (set "
-                                 "analyzer_parameters.scattering.wavevector_q)")
+                return cli_distributed.run_many(args, loaded, raw, out, runtime, echo)
             return cli_distributed.run(args, loaded, raw, out, runtime, echo, exit_code)
         return _fit_and_write(args, loaded, raw, out, interrupt)
     except BaseException:
@@ -89,6 +88,11 @@ def _check_fit_options(args: argparse.Namespace) -> None:
     """Refuse option values of `fit` that need no file read (before a job is joined)."""
     if args.multistart is not None and args.multistart < 1:
         raise ValueError(f"--multistart: must be >= 1, got {args.multistart}")
+    if args.distributed and args.joint:
+        raise ValueError("--joint: not available with --distributed (fit the q-bins on the "
+                         "job, the joint fit on one process)")
+    if args.distributed and args.multistart and cli_many.wants_many(args):
+        raise ValueError("--multistart: not available with --q (fit one q with it)")
 
 
 def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,3 +55,50 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Ru
             f"figures in a multi-process fit)")
     runtime.stop()
     return exit_code(result, say)
+
+
+def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Runtime,
+             echo: Callable[..., None]) -> int:
+    """`fit --distributed --q …`: the selected q-bins one after another, each loaded as this
+    process's share and fitted by the whole job; process 0 writes out/q_<q>/ (parameters
+    and report) and the summary. Every process returns the same exit code."""
+    import xpcsfit
+
+    from .cli_exit import EXIT_NOT_GOOD, EXIT_OK
+    from .fitting.many import config_for_bins
+    from .io.many import parse_q_selection, q_configs
+    from .io.q_summary import bin_folder, write_q_summary
+    from .io.results import write_results
+    from .io.share import load_share
+
+    say = echo if runtime.is_writer else (lambda *a, **k: None)
+    path, where, bins = q_configs(loaded, parse_q_selection(args.q or "all", "--q"),
+                                  args.data, "--data")
+    qs = [q for q, _ in bins]
+    say(f"data: {path}: {len(qs)} q-bins ({', '.join(f'{q:g}' for q in qs)} Å⁻¹) on "
+        f"{runtime.settings.num_processes} processes")
+    results, cfg = [], config_for_bins(loaded.fit)  # each bin's data carry its q
+    for q, at_q in bins:
+        data, info = load_share(at_q, path, data_field=where)
+        info["q_requested"] = q
+        result = xpcsfit.fit(data, cfg)
+        results.append(result)
+        if runtime.is_writer:
+            write_results(out / bin_folder(q), result, data, cfg, dataset=info,
+                          config_echo=raw, fitted=False)
+        say(f"q = {q:g}: χ²_red {result.reduced_chi_squared:.4f}, {result.quality_flag}, "
+            f"{result.execution_time:.2f} s → {out / bin_folder(q)}")
+        del data  # this q's share, before the next is read
+    if runtime.is_writer:
+        paths = write_q_summary(out, qs, results, plots=not args.no_plots,
+                                extra={"file": str(path), "processes":
+                                       runtime.settings.num_processes})
+        say(f"wrote {', '.join(str(p) for p in paths.values())}")
+    runtime.stop()
+    bad = [f"q = {q:g}: {r.quality_flag}" for q, r in zip(qs, results, strict=True)
+           if r.quality_flag != "good"]
+    if bad:
+        say(f"xpcsfit: results not all good: {'; '.join(bad)} (exit code {EXIT_NOT_GOOD})",
+            stream=sys.stderr)
+        return EXIT_NOT_GOOD
+    return EXIT_OK

@@ -80,11 +80,11 @@ def select_q_values(selection: QSelection, available: np.ndarray, file: Path,
     return [float(q) for q in chosen]
 
 
-def load_datasets(config: LoadedConfig, selection: QSelection | str,
-                  data_file: str | Path | None = None, data_field: str = "data_file",
-                  field: str = "--q") -> list[tuple[XPCSData, dict[str, Any]]]:
-    """Load every q-bin that `selection` picks (ascending q), each as `load_dataset` would
-    at that q: a list of (XPCSData, dataset description)."""
+def q_configs(config: LoadedConfig, selection: QSelection | str,
+              data_file: str | Path | None = None, data_field: str = "data_file",
+              field: str = "--q") -> tuple[Path, str, list[tuple[float, LoadedConfig]]]:
+    """(data file, the field naming it, [(q, `config` at that q)]) for every q-bin that
+    `selection` picks (ascending q)."""
     if isinstance(selection, str):
         selection = parse_q_selection(selection, field)
     path = Path(data_file) if data_file is not None else config.data.data_file
@@ -93,9 +93,18 @@ def load_datasets(config: LoadedConfig, selection: QSelection | str,
                          "(set it or pass --data FILE)")
     where = data_field if data_file is not None else "experimental_data.data_file_name"
     chosen = select_q_values(selection, file_q_values(path, where), path, field)
+    return path, where, [(q, dataclasses.replace(config, data=dataclasses.replace(
+        config.data, q=q))) for q in chosen]
+
+
+def load_datasets(config: LoadedConfig, selection: QSelection | str,
+                  data_file: str | Path | None = None, data_field: str = "data_file",
+                  field: str = "--q") -> list[tuple[XPCSData, dict[str, Any]]]:
+    """Load every q-bin that `selection` picks (ascending q), each as `load_dataset` would
+    at that q: a list of (XPCSData, dataset description)."""
+    path, where, bins = q_configs(config, selection, data_file, data_field, field)
     out = []
-    for q in chosen:
-        at_q = dataclasses.replace(config, data=dataclasses.replace(config.data, q=q))
+    for q, at_q in bins:
         data, info = load_dataset(at_q, path, data_field=where)
         info["q_requested"] = q
         out.append((data, info))
