@@ -34,7 +34,7 @@ from .cli_exit import (
     exit_code,
     interrupted,
 )
-from .cli_progress import Progress, show_progress, verbose_logging
+from .cli_progress import Progress, run_fit, show_progress, verbose_logging
 from .distributed.settings import DistributedError
 from .fitting.config import STRATEGIES
 from .physics.g2 import CONVENTIONS, MODES
@@ -97,7 +97,6 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 
 def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
                    interrupt: Interrupt) -> int:
-    import xpcsfit
 
     from .io.dataset import load_dataset
     from .io.results import summary_lines, write_results
@@ -112,13 +111,7 @@ def _fit_and_write(args: argparse.Namespace, loaded: Any, raw: dict, out: Path,
     interrupt.check()
     progress = Progress(sys.stderr, loaded.fit.solver.max_nfev) if show_progress(
         args, loaded.fit, data.n_points) else None
-    if args.multistart:
-        echo(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube "
-             f"starts …")
-        result = xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=args.multistart)
-    else:
-        echo(f"fitting {loaded.fit.analysis_mode} (the first fit of a shape compiles) …")
-        result = xpcsfit.fit(data, loaded.fit, callback=progress)
+    result = run_fit(args, data, loaded.fit, echo, callback=progress)
     if progress is not None:
         progress.finish()
     interrupt.check()  # an interrupt swallowed inside the fit still stops here

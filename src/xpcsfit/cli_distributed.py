@@ -26,8 +26,7 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Ru
     """Load this process's share, fit, and (process 0) write parameters.json and
     fit_report.json; no fitted_data.npz or figures (no process holds all of c2). Every
     process returns `exit_code(result, echo)`."""
-    import xpcsfit
-
+    from .cli_progress import run_fit
     from .io.results import summary_lines, write_results
     from .io.share import load_share
 
@@ -38,13 +37,7 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Ru
     say(f"data: {dataset['file']} ({dataset['layout']}), q = {dataset['q']:g} Å⁻¹, "
         f"{data.n_phi} angles × {data.n_t}² = {data.n_points:,} points over {s.num_processes} "
         f"processes (process {s.process_id}: t1 rows {rows[0]}..{rows[1] - 1})")
-    if args.multistart:
-        say(f"fitting {loaded.fit.analysis_mode} from {args.multistart} Latin-hypercube starts "
-            f"on {s.num_processes} processes …")
-        result = xpcsfit.fit_nlsq_multistart(data, loaded.fit, n_starts=args.multistart)
-    else:
-        say(f"fitting {loaded.fit.analysis_mode} on {s.num_processes} processes …")
-        result = xpcsfit.fit(data, loaded.fit)
+    result = run_fit(args, data, loaded.fit, say, f" on {s.num_processes} processes")
     for line in summary_lines(result):
         say(line)
     say(f"time: {result.execution_time:.2f} s")

@@ -91,3 +91,17 @@ def show_progress(args: argparse.Namespace, cfg: Any, n_points: int) -> bool:
                                 or d.shear_weighting.enable)
     return (getattr(args, "cache_dir", None) is None or n_points >= LONG_FIT_POINTS
             or cfg.strategy.name == "hybrid_streaming" or slow_layers)
+
+
+def run_fit(args: Any, data: Any, config: Any, say: Any, where: str = "",
+            callback: Any = None) -> Any:
+    """The fit `fit` asks for: from `--multistart N` Latin-hypercube starts, else one fit
+    (with the progress `callback`), said first; `where`, e.g. " on 2 processes"."""
+    import xpcsfit
+
+    mode = config.analysis_mode
+    if args.multistart:
+        say(f"fitting {mode} from {args.multistart} Latin-hypercube starts{where} …")
+        return xpcsfit.fit_nlsq_multistart(data, config, n_starts=args.multistart)
+    say(f"fitting {mode}{where or ' (the first fit of a shape compiles)'} …")
+    return xpcsfit.fit(data, config, callback=callback)
