@@ -21,7 +21,7 @@ def grid_problem(data: Any, mode: str, chunk_pairs: int | None):
     """The `GridProblem` a fit builds for `data` (same chunking and pairs: t1 < t2 only for
     exactly symmetric data), paper convention."""
     from xpcsfit.data import is_symmetric
-    from xpcsfit.fitting.structured import make_grid_problem
+    from xpcsfit.fitting.grid import make_grid_problem
 
     upper = bool(is_symmetric(np.asarray(data.g2), np.asarray(data.sigma)))
     return make_grid_problem(data.g2, data.sigma, data.t, data.phi, data.q, data.L,

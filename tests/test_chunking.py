@@ -6,7 +6,7 @@ import pytest
 import xpcsfit
 from fit_cases import make_case, start_config
 from xpcsfit.fitting.chunking import check_grid_chunks, should_stratify
-from xpcsfit.fitting.structured import make_grid_problem
+from xpcsfit.fitting.grid import make_grid_problem
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     import xpcsfit
     from xpcsfit.fitting.sharded import device_mesh, shard_problem, sharded_normal_equations
-    from xpcsfit.fitting.structured import make_grid_problem, normal_equations
+    from xpcsfit.fitting.grid import make_grid_problem
+    from xpcsfit.fitting.structured import normal_equations
     assert len(jax.devices()) == 4, jax.devices()
     data, truth = xpcsfit.simulate([3e3, 0.6, 20.0, 2e-4, 0.4, 1e-5, 3.0], 0.35, 1.0, n_t=40,
                                    dt=0.2, phi=np.linspace(-60, 60, 5), q=0.005, L=2e6, seed=2)

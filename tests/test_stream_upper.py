@@ -14,13 +14,13 @@ import pytest
 
 import xpcsfit
 from fit_cases import LAMINAR_TRUTH, STATIC_TRUTH, make_case, start_config
+from xpcsfit.fitting.grid import make_grid_problem
 from xpcsfit.fitting.objectives import HostData, Streamed, StreamPass
 from xpcsfit.fitting.pairs import upper_pairs
 from xpcsfit.fitting.structured import (
     constant_cost,
     grid_cost,
     grid_profile,
-    make_grid_problem,
     normal_equations,
 )
 

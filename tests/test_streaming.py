@@ -7,8 +7,8 @@ import pytest
 
 import xpcsfit
 from fit_cases import make_case, start_config
+from xpcsfit.fitting.grid import make_grid_problem
 from xpcsfit.fitting.objectives import HostData, InMemory, StreamPass
-from xpcsfit.fitting.structured import make_grid_problem
 from xpcsfit.fitting.warmup import bound_normalisation
 from xpcsfit.solvers.lbfgs import lbfgs_warmup
 

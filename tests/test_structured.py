@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from xpcsfit.fitting.structured import make_grid_problem, normal_equations
+from xpcsfit.fitting.grid import make_grid_problem
+from xpcsfit.fitting.structured import normal_equations
 from xpcsfit.physics.g2 import g2_model
 from xpcsfit.solvers.normal_eqs import accumulate
 

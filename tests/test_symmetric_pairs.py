@@ -14,13 +14,13 @@ import xpcsfit
 import xpcsfit.fitting.plan as plan_module
 from fit_cases import LAMINAR_TRUTH, make_case, start_config
 from xpcsfit import FitConfig
+from xpcsfit.fitting.grid import make_grid_problem
 from xpcsfit.fitting.pairs import chunk_shape, flat_pairs, upper_pairs
 from xpcsfit.fitting.result import QUALITY
 from xpcsfit.fitting.structured import (
     constant_cost,
     grid_cost,
     grid_profile,
-    make_grid_problem,
     normal_equations,
 )
 from xpcsfit.physics.g2 import g2_model

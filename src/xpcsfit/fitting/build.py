@@ -8,6 +8,7 @@ import numpy as np
 
 from ..data import XPCSData, quantile_start
 from ..layout import local_rows, process_sum, spans_processes
+from .grid import make_grid_problem
 from .objectives import InMemory, Streamed, StreamPass
 from .objectives.joint import JointObjective
 from .objectives.streamed import HostData
@@ -15,7 +16,6 @@ from .pairs import chunk_shape, n_pairs, upper_pairs
 from .plan import FitPlan
 from .sharded import device_mesh, shard_problem
 from .stacked import StackedData
-from .structured import make_grid_problem
 
 DEFAULT_CHUNK_POINTS = 65_536
 """Points (all angles together) per chunk of the data pass: measured fastest on a 2-core CPU

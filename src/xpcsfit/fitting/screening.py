@@ -27,8 +27,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..solvers.levenberg import lm_refine
+from .grid import GridProblem, make_grid_problem
 from .pairs import fitted_pairs
-from .structured import GridProblem, grid_profile, make_grid_problem
+from .structured import grid_profile
 
 AXES = ("phi0", "gamma_dot_t0", "D0")
 """The parameters screened, when free and present in the mode."""

@@ -19,7 +19,8 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..solvers.normal_eqs import accumulate
-from .structured import GridProblem, assemble, chunk_sums, model_pieces
+from .grid import GridProblem
+from .structured import assemble, chunk_sums, model_pieces
 
 AXIS = "pairs"
 

@@ -10,8 +10,9 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..defense.shear_weights import apply_angle_weights
+from ..grid import GridProblem
 from ..sharded import shard_problem, sharded_normal_equations
-from ..structured import GridProblem, constant_cost, grid_cost, grid_profile, normal_equations
+from ..structured import constant_cost, grid_cost, grid_profile, normal_equations
 from .base import AbstractObjective, Sums
 
 
