@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtime: Ru
     from .io.results import summary_lines, write_results
     from .io.share import load_share
 
-    say = echo if runtime.is_writer else (lambda *a, **k: None)
+    say = _writer_only(runtime, echo)
     s = runtime.settings
     data, dataset = load_share(loaded, args.data, data_field="--data")
     rows = dataset["rows"]
@@ -58,13 +57,14 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtim
     import xpcsfit
 
     from .cli_exit import EXIT_NOT_GOOD, EXIT_OK
+    from .cli_many import bins_exit_code, q_line
     from .fitting.many import config_for_bins
     from .io.many import parse_q_selection, q_configs
     from .io.q_summary import bin_folder, write_q_summary
     from .io.results import write_results
     from .io.share import load_share
 
-    say = echo if runtime.is_writer else (lambda *a, **k: None)
+    say = _writer_only(runtime, echo)
     path, where, bins = q_configs(loaded, parse_q_selection(args.q or "all", "--q"),
                                   args.data, "--data")
     qs = [q for q, _ in bins]
@@ -79,8 +79,7 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtim
         if runtime.is_writer:
             write_results(out / bin_folder(q), result, data, cfg, dataset=info,
                           config_echo=raw, fitted=False)
-        say(f"q = {q:g}: χ²_red {result.reduced_chi_squared:.4f}, {result.quality_flag}, "
-            f"{result.execution_time:.2f} s → {out / bin_folder(q)}")
+        say(q_line(q, result, out / bin_folder(q)))
         del data  # this q's share, before the next is read
     if runtime.is_writer:
         paths = write_q_summary(out, qs, results, plots=not args.no_plots,
@@ -88,10 +87,9 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, runtim
                                        runtime.settings.num_processes})
         say(f"wrote {', '.join(str(p) for p in paths.values())}")
     runtime.stop()
-    bad = [f"q = {q:g}: {r.quality_flag}" for q, r in zip(qs, results, strict=True)
-           if r.quality_flag != "good"]
-    if bad:
-        say(f"xpcsfit: results not all good: {'; '.join(bad)} (exit code {EXIT_NOT_GOOD})",
-            stream=sys.stderr)
-        return EXIT_NOT_GOOD
-    return EXIT_OK
+    return bins_exit_code(qs, results, say, EXIT_OK, EXIT_NOT_GOOD)
+
+
+def _writer_only(runtime: Runtime, echo: Callable[..., None]) -> Callable[..., None]:
+    """`echo` in the process that writes the results (process 0); silence in the others."""
+    return echo if runtime.is_writer else (lambda *a, **k: None)

@@ -79,8 +79,7 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, interr
         folder = out / bin_folder(qs[k])
         write_results(folder, result, data, loaded.fit, dataset=info, config_echo=raw)
         plots(folder, args.no_plots)
-        echo(f"q = {qs[k]:g}: χ²_red {result.reduced_chi_squared:.4f}, "
-             f"{result.quality_flag}, {result.execution_time:.2f} s → {folder}")
+        echo(q_line(qs[k], result, folder))
         interrupt.check()
 
     echo(f"fitting {loaded.fit.analysis_mode} at {len(qs)} q (the first fit of a shape "
@@ -101,10 +100,23 @@ def run_many(args: argparse.Namespace, loaded: Any, raw: dict, out: Path, interr
     paths = write_q_summary(out, qs, results, joint=joint, plots=not args.no_plots,
                             extra={"file": loaded_bins[0][1]["file"]})
     echo(f"wrote {', '.join(str(p) for p in paths.values())}")
-    bad = [f"q = {q:g}: {r.quality_flag}" for q, r in zip(qs, results, strict=True)
-           if r.quality_flag != "good"]
-    if joint is not None and joint.quality_flag != "good":
-        bad.append(f"joint: {joint.quality_flag}")
+    return bins_exit_code(qs, results, echo, exit_ok, exit_not_good, joint)
+
+
+def q_line(q: float, result: Any, folder: Path) -> str:
+    """The one line reported for the fit of the q-bin q [Å⁻¹] written to `folder`."""
+    return (f"q = {q:g}: χ²_red {result.reduced_chi_squared:.4f}, {result.quality_flag}, "
+            f"{result.execution_time:.2f} s → {folder}")
+
+
+def bins_exit_code(qs: list[float], results: list, echo: Callable, exit_ok: int,
+                   exit_not_good: int, joint: Any = None) -> int:
+    """`exit_ok` when every q-bin's result (and the joint one) is "good", else
+    `exit_not_good` after one line on stderr naming those that are not."""
+    labelled = [(f"q = {q:g}", r) for q, r in zip(qs, results, strict=True)]
+    if joint is not None:
+        labelled.append(("joint", joint))
+    bad = [f"{label}: {r.quality_flag}" for label, r in labelled if r.quality_flag != "good"]
     if bad:
         echo(f"xpcsfit: results not all good: {'; '.join(bad)} (exit code {exit_not_good})",
              stream=sys.stderr)
