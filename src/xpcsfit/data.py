@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .layout import spans_processes
+from .layout import local_value, spans_processes
 from .noise import NoiseEstimate
 from .noise import estimate_sigma as _estimate_sigma
 from .validation import (
@@ -280,7 +280,7 @@ def _host(name: str, x: Any) -> np.ndarray | None:
         raise ValueError(f"{name}: expected real numbers, got dtype {getattr(x, 'dtype', None)}")
     if spans_processes(x):  # a multi-process job's array
         if x.is_fully_replicated:
-            return np.asarray(x.addressable_data(0))
+            return np.asarray(local_value(x))
         return None  # split over processes: `_angle_blocks` reads this process's shards
     if isinstance(x, jax.Array):  # concrete device array: read on the host (indexing it
         return np.asarray(x)  # under an outer jit would stage the slice out as a tracer)

@@ -14,6 +14,11 @@ def spans_processes(x: Any) -> bool:
             and not x.is_fully_addressable)
 
 
+def local_value(x: Any) -> Any:
+    """This process's copy of a value replicated over the processes of a job (else x)."""
+    return x.addressable_data(0) if spans_processes(x) else x
+
+
 def local_rows(x: jax.Array) -> tuple[np.ndarray, slice]:
     """This process's block of a global (n_phi, n_t, n_t) array split along t1 (axis 1),
     as a NumPy array, and the rows it covers. ValueError if its rows are not one block."""

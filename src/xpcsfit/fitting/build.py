@@ -3,11 +3,12 @@ vector and the per-angle map."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..data import XPCSData, quantile_start
-from ..layout import local_rows, process_sum, spans_processes
+from ..layout import local_rows, local_value, process_sum, spans_processes
 from .grid import make_grid_problem
 from .objectives import InMemory, Streamed, StreamPass
 from .objectives.joint import JointObjective
@@ -62,7 +63,7 @@ def _stream_pass(plan: FitPlan, data: XPCSData) -> StreamPass:
     process's rows (its own block of pairs), the sums added over the processes."""
     kw = dict(mode=plan.mode, convention=plan.convention, chunk_points=plan.streaming.chunk_size,
               loss=plan.solver.loss, f_scale=plan.solver.f_scale, pairs=plan.pairs)
-    small = {k: np.asarray(_local(getattr(data, k))) for k in ("t", "phi", "q", "L")}
+    small = {k: np.asarray(local_value(getattr(data, k))) for k in ("t", "phi", "q", "L")}
     args = (small["t"], small["phi"], float(small["q"]), float(small["L"]))
     if not spans_processes(data.g2):
         return StreamPass(HostData.from_arrays(data.g2, data.sigma, *args), **kw)
@@ -70,11 +71,6 @@ def _stream_pass(plan: FitPlan, data: XPCSData) -> StreamPass:
     sigma, _ = local_rows(data.sigma)
     return StreamPass(HostData.from_arrays(g2, sigma, *args), **kw,
                       rows=(rows.start, rows.stop), reduce=process_sum)
-
-
-def _local(x):
-    """A replicated value of a multi-process job as this process's copy (else x)."""
-    return x.addressable_data(0) if spans_processes(x) else x
 
 
 def start_vector(plan: FitPlan, data: XPCSData, values, init=None):
@@ -87,7 +83,7 @@ def start_vector(plan: FitPlan, data: XPCSData, values, init=None):
         x0 = jnp.clip(jnp.asarray(init, dtype=jnp.float64), lower, upper)
         held = [space.full_names.index(k) for k in plan.fixed]
         return x0.at[np.asarray(held, dtype=int)].set(values.fixed)
-    xp = np if plan.streamed and not spans_processes(data.g2) else jnp
+    xp = jnp if isinstance(data.g2, jax.Array) else np  # host arrays stay on the host
     contrast, offset = quantile_start(data.g2, xp)
     n = plan.n_phi
     x0 = jnp.asarray(space.full_default())
