@@ -233,3 +233,37 @@ def test_screening_report_lists_candidates_and_the_chosen_one():
     assert s["candidate_costs"][s["chosen"]] == min(s["candidate_costs"])
     off = xpcsfit.fit(data, FitConfig.create(initial=_start(), screening=False))
     assert off.device_info.screening is None
+
+
+STREAMED = {"strategy": "hybrid_streaming"}
+
+
+@pytest.mark.parametrize("start", ["γ̇0×100", "φ0+8°", "D0×10"])
+def test_streamed_bad_starts_reach_the_optimum_or_are_not_good(start):
+    """The host stream (t1 < t2 of these symmetric data) under the same rule as memory."""
+    data = irregular(3, 40, seed=7)
+    ref = xpcsfit.fit(data, FitConfig.create(initial=TRUTH))
+    res = xpcsfit.fit(data, FitConfig.create(initial=STARTS[start], **STREAMED))
+    assert res.device_info["strategy"] == "hybrid_streaming"
+    assert res.device_info["fitted_pairs"] == "upper"
+    reached = res.chi_squared - ref.chi_squared <= REACH
+    assert reached or res.quality_flag != "good", (res.chi_squared, ref.chi_squared)
+    if res.quality_flag == "good":
+        assert not _physical_far(res, ref)
+
+
+def test_streamed_no_signal_and_bound_are_not_good():
+    phi = np.linspace(-30.0, 30.0, 3)
+    noise = 0.01 * np.random.default_rng(8).standard_normal((3, 30, 30))
+    g2 = 1.0 + np.triu(noise, 1) + np.triu(noise, 1).transpose(0, 2, 1)  # symmetric
+    flat = XPCSData.from_arrays(g2, 0.2 * np.arange(30), phi, q=0.005, L=2e6, dt=0.2,
+                                sigma=np.full(g2.shape, 0.01))
+    res = xpcsfit.fit(flat, FitConfig.create(initial=_start(), **STREAMED))
+    assert res.device_info["fitted_pairs"] == "upper"
+    assert res.quality_flag == "poor"
+    assert any(r.startswith("no signal") for r in res.quality_reasons)
+    data = irregular(3, 60, seed=5)  # alpha's free optimum 0.72 ± 0.01, as above
+    res = xpcsfit.fit(data, FitConfig.create(initial={**TRUTH, "alpha": 1.0},
+                                             bounds={"alpha": (0.9, 2.0)}, **STREAMED))
+    assert res.value("alpha") == pytest.approx(0.9, rel=1e-6)
+    assert res.quality_flag != "good" and res.device_info.at_bound == ["alpha"]
